@@ -1,0 +1,129 @@
+"""One interface per concern. Operators talk only to these; each has a local and a cloud implementation.
+
+Nothing here imports a heavy library: implementations import theirs inside methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    uri: str  # a Parquet file, or a folder of Parquet files (large unloads)
+    rows: int
+    columns: tuple[str, ...]
+
+
+class Warehouse(Protocol):
+    """Runs the spec's SQL. Values are always bind parameters, never formatted into the SQL."""
+
+    #: the DB-API placeholder this warehouse's driver expects ('?' for DuckDB, '%s' for Snowflake)
+    placeholder: str
+
+    def extract(self, sql: str, params: list[Any], dest_uri: str, store: ArtifactStore) -> ExtractResult:
+        """Run `sql` with `params` and stream the result, in bounded batches, to Parquet at `dest_uri`."""
+        ...
+
+
+@dataclass(frozen=True)
+class Versioned:
+    data: bytes | None  # None: the object does not exist
+    version: str | None  # an opaque token (ETag, mtime+size+hash...) for write_if
+
+
+class ArtifactStore(Protocol):
+    """Object storage for artifacts and the registry. URIs are file://... or s3://...; all writes are atomic."""
+
+    def put_file(self, local_path: str, uri: str) -> None: ...
+    def get_file(self, uri: str, local_path: str) -> None: ...
+    def put_dir(self, local_dir: str, uri: str) -> None: ...
+    def get_dir(self, uri: str, local_dir: str) -> None: ...
+    def read_bytes(self, uri: str) -> bytes: ...
+    def write_bytes(self, uri: str, data: bytes) -> None: ...
+    def exists(self, uri: str) -> bool: ...
+    def list(self, prefix_uri: str) -> list[str]: ...
+    def read_versioned(self, uri: str) -> Versioned: ...
+    def write_if(self, uri: str, data: bytes, expected_version: str | None) -> bool:
+        """Write only if the object is still at `expected_version` (None: only if it does not exist).
+
+        Returns False, writing nothing, when another writer got there first.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    model: str
+    run_key: str
+    module_path: str  # the model module (a file), with its folder shipped alongside
+    train_uri: str
+    validation_uri: str
+    artifact_uri: str  # where the artifact folder must end up
+    params: dict[str, Any]
+    max_runtime_s: float
+    data_interval_start: str
+    data_interval_end: str
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    artifact_uri: str
+    manifest: dict[str, str]  # relative file path -> sha256
+    duration_s: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainingCompute(Protocol):
+    def train(self, job: TrainingJob) -> TrainingResult:
+        """Run the model's train() under a hard max runtime and write the artifact and its manifest."""
+        ...
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    artifact_uri: str
+    module_path: str
+    request_schema_path: str
+    response_schema_path: str
+    fault_injection: float = 0.0
+
+
+class ServingBackend(Protocol):
+    """An endpoint with weighted variants (local endpoint server or a SageMaker endpoint)."""
+
+    def describe(self, endpoint: str) -> dict[str, float]:
+        """Current weights in percent by variant name; {} if the endpoint does not exist."""
+        ...
+
+    def deploy(self, endpoint: str, variant: Variant, weight: float) -> None:
+        """Create (or replace, idempotently) `variant` on the endpoint at `weight` percent."""
+        ...
+
+    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None: ...
+    def invoke(self, endpoint: str, variant: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Send one request to one variant; returns (HTTP status, body)."""
+        ...
+
+    def remove(self, endpoint: str, variant: str) -> None:
+        """Remove a variant (no error if it is already gone)."""
+        ...
+
+
+@dataclass(frozen=True)
+class VariantCounts:
+    """What one variant did during a time window."""
+
+    requests: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    latency_p99_ms: float | None = None
+    prediction_mean: float | None = None
+
+
+class MetricsSource(Protocol):
+    def window(self, endpoint: str, variants: list[str], start: float, end: float) -> dict[str, VariantCounts]:
+        """Per-variant counts between two unix timestamps. A variant with no traffic has zero counts."""
+        ...
