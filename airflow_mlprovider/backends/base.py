@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_mlprovider.rollout.counts import VariantCounts  # noqa: F401  (part of the metrics interface)
+
 
 @dataclass(frozen=True)
 class ExtractResult:
@@ -110,17 +112,6 @@ class ServingBackend(Protocol):
     def remove(self, endpoint: str, variant: str) -> None:
         """Remove a variant (no error if it is already gone)."""
         ...
-
-
-@dataclass(frozen=True)
-class VariantCounts:
-    """What one variant did during a time window."""
-
-    requests: int = 0
-    errors_4xx: int = 0
-    errors_5xx: int = 0
-    latency_p99_ms: float | None = None
-    prediction_mean: float | None = None
 
 
 class MetricsSource(Protocol):

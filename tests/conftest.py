@@ -1,0 +1,24 @@
+"""Test session set-up: a private AIRFLOW_HOME with a fresh SQLite metadata DB, created before Airflow is imported."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_HOME = tempfile.mkdtemp(prefix="mlprovider-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_HOME, "dags"))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """A migrated metadata DB, for tests that run DAGs (dag.test()) or read connections from it."""
+    from airflow.utils import db
+
+    db.resetdb()
+    return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
