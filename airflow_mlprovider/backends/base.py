@@ -86,8 +86,7 @@ class TrainingCompute(Protocol):
 @dataclass(frozen=True)
 class Variant:
     name: str
-    artifact_uri: str
-    module_path: str
+    artifact_uri: str  # the artifact folder (model/, code/, MANIFEST.json): its code/ module serves it
     request_schema_path: str
     response_schema_path: str
     fault_injection: float = 0.0
