@@ -1,0 +1,39 @@
+"""Turn every spec in a dags folder into a DAG, without ever raising.
+
+Airflow drops *every* DAG of a dags-folder file that raises, so a bad spec must not raise here: it becomes
+a small "invalid spec" DAG that names its file and shows the errors in the UI, and the good specs' DAGs
+are built as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from airflow_mlprovider.factory.builder import build_dag
+from airflow_mlprovider.factory.invalid import build_invalid_spec_dag
+from airflow_mlprovider.spec import SpecError, load_specs
+
+log = logging.getLogger(__name__)
+
+
+def load_dags(loader_file: str, namespace: dict[str, Any], *, specs_folder: str | None = None) -> list[Any]:
+    """Build one DAG per `*.model.yaml` under the loader file's folder (or `specs_folder`) into `namespace`."""
+    folder = Path(specs_folder) if specs_folder else Path(loader_file).resolve().parent
+    result = load_specs(folder)
+    dags = []
+    for spec in result.specs:
+        try:
+            dags.append(build_dag(spec))
+        except Exception as exc:  # noqa: BLE001 - one broken DAG must not take the others down
+            log.exception("building the DAG of %s failed", spec.source)
+            error = SpecError(file=spec.source, line=None, column=None, path="", message=f"DAG build failed: {exc}")
+            dags.append(build_invalid_spec_dag(spec.source, [error], folder))
+    for source, errors in sorted(result.errors.items()):
+        for error in errors:
+            log.error("invalid spec: %s", error)
+        dags.append(build_invalid_spec_dag(source, errors, folder))
+    for dag in dags:
+        namespace[dag.dag_id] = dag
+    return dags

@@ -1,0 +1,75 @@
+"""The generated DAG: stages as task groups, wiring, timeouts, retries, docs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from airflow_mlprovider.factory.builder import build_dag, spec_digest
+from airflow_mlprovider.spec import load_spec_file
+
+
+def _spec(folder: Path, name: str, **overrides):
+    path = folder / f"{name}.model.yaml"
+    if overrides:
+        doc = yaml.safe_load(path.read_text())
+        for key, value in overrides.items():
+            if value is None:
+                doc.pop(key, None)
+            else:
+                doc[key] = value
+        path.write_text(yaml.safe_dump(doc))
+    return load_spec_file(path)
+
+
+def _edges(dag) -> set[tuple[str, str]]:
+    return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+
+
+def test_full_lifecycle_shape(dags_folder: Path) -> None:
+    spec = _spec(dags_folder, "demand_forecast")
+    assert spec.serving is not None, "the demand example serves and rolls out"
+    dag = build_dag(spec)
+    assert dag.dag_id == "demand_forecast"
+    assert set(dag.task_group_dict) >= {"data", "train", "evaluate", "promote", "rollout"}
+    chain = ["data.extract", "data.preprocess", "data.split", "train.train", "evaluate.evaluate", "evaluate.decide",
+             "promote.register", "promote.deploy", "promote.health_check", "rollout.rollout"]
+    if spec.data.dbt:
+        chain.insert(0, "data.dbt_build")
+    edges = _edges(dag)
+    assert set(zip(chain, chain[1:])) <= edges
+    assert {("rollout.rollout", "rollout.finalize"), ("rollout.rollout", "rollout.rollback")} <= edges
+    assert dag.get_task("rollout.rollback").trigger_rule == "all_done"
+    assert dag.get_task("train.train").execution_timeout == timedelta(seconds=spec.train.max_runtime_s + 600)
+    assert dag.get_task("rollout.rollout").execution_timeout > timedelta(seconds=spec.rollout.timeout_s)
+    assert dag.max_active_runs == spec.max_active_runs
+    assert "mlprovider" in dag.tags
+    assert spec_digest(spec) in dag.doc_md and "```yaml" in dag.doc_md
+    extract = dag.get_task("data.extract")
+    assert extract.retries == spec.default_args.retries
+    assert extract.retry_exponential_backoff == spec.default_args.retry_exponential_backoff
+    assert extract.owner == spec.owner
+
+
+def test_without_serving_the_dag_stops_at_register(dags_folder: Path) -> None:
+    spec = _spec(dags_folder, "demand_forecast", serving=None, rollout=None)
+    dag = build_dag(spec)
+    assert "rollout" not in dag.task_group_dict
+    assert [t for t in dag.task_dict if t.startswith("promote.")] == ["promote.register"]
+    assert dag.get_task("promote.register").downstream_task_ids == set()
+
+
+def test_schedule_and_catchup_come_from_the_spec(dags_folder: Path) -> None:
+    spec = _spec(dags_folder, "demand_forecast", schedule="0 3 * * 1", catchup=True, start_date="2024-06-01")
+    dag = build_dag(spec)
+    assert dag.catchup is True
+    assert dag.start_date.isoformat().startswith("2024-06-01")
+    assert "0 3 * * 1" in str(dag.timetable.summary)
+
+
+def test_spec_change_changes_the_digest(dags_folder: Path) -> None:
+    before = spec_digest(_spec(dags_folder, "demand_forecast"))
+    after = spec_digest(_spec(dags_folder, "demand_forecast", description="changed"))
+    assert before != after
