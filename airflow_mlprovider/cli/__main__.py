@@ -1,0 +1,5 @@
+import sys
+
+from airflow_mlprovider.cli import main
+
+sys.exit(main())
