@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airflow_mlprovider.registry.rules import judge_candidate, may_replace
+from airflow_mlprovider.registry.store import ModelVersion
+from airflow_mlprovider.spec.model import Promote
+
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+margin = st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0, 5.0])
+
+
+def version(version_id: str, end: str) -> ModelVersion:
+    return ModelVersion(
+        version_id=version_id,
+        model="m",
+        run_id=f"run-{version_id}",
+        artifact_uri=f"file:///a/{version_id}",
+        data_interval_start="2024-01-01T00:00:00+00:00",
+        data_interval_end=end,
+        metric="rmse",
+        metric_value=1.0,
+    )
+
+
+def test_strictly_better_by_default() -> None:
+    better = judge_candidate(9.0, 10.0, "minimize", Promote())
+    assert better.promote and better.improvement == pytest.approx(1.0)
+    assert "9 vs champion 10" in better.reason and "10.00% relative better" in better.reason
+    tie = judge_candidate(10.0, 10.0, "minimize", Promote())
+    assert not tie.promote and tie.improvement == 0
+    worse = judge_candidate(0.7, 0.8, "maximize", Promote())
+    assert not worse.promote and worse.improvement == pytest.approx(-0.1)
+
+
+def test_relative_and_absolute_margins_must_both_hold() -> None:
+    policy = Promote(min_relative_improvement=0.05, min_absolute_improvement=2.0)
+    assert judge_candidate(94.0, 100.0, "minimize", policy).promote  # 6 % and 6 units
+    assert not judge_candidate(96.0, 100.0, "minimize", policy).promote  # 4 %: relative fails
+    assert not judge_candidate(9.0, 10.0, "minimize", policy).promote  # 10 % but 1 unit: absolute fails
+    assert judge_candidate(7.5, 10.0, "minimize", policy).promote
+    assert "required: >= 2 absolute and >= 5.00% relative" in judge_candidate(9.0, 10.0, "minimize", policy).reason
+
+
+def test_first_model_threshold() -> None:
+    assert judge_candidate(5.0, None, "minimize", Promote()).promote
+    assert judge_candidate(5.0, None, "minimize", Promote(first_model_threshold=5.0)).promote
+    refused = judge_candidate(5.1, None, "minimize", Promote(first_model_threshold=5.0))
+    assert not refused.promote and "does not clear first_model_threshold (<= 5)" in refused.reason
+    assert judge_candidate(0.9, None, "maximize", Promote(first_model_threshold=0.9)).promote
+    assert not judge_candidate(0.89, None, "maximize", Promote(first_model_threshold=0.9)).promote
+
+
+def test_zero_champion_metric_has_no_relative_scale() -> None:
+    assert judge_candidate(0.1, 0.0, "maximize", Promote(min_relative_improvement=0.5)).promote
+    assert not judge_candidate(-0.1, 0.0, "maximize", Promote()).promote
+
+
+def test_unknown_direction_is_an_error() -> None:
+    with pytest.raises(ValueError, match="minimize, maximize"):
+        judge_candidate(1.0, 2.0, "smaller", Promote())
+
+
+@given(
+    bad=st.sampled_from([math.nan, math.inf, -math.inf]),
+    champion=st.one_of(st.none(), finite),
+    direction=st.sampled_from(["minimize", "maximize"]),
+    threshold=st.one_of(st.none(), finite),
+)
+def test_never_promote_a_non_finite_metric(bad: float, champion: float | None, direction: str, threshold) -> None:
+    decision = judge_candidate(bad, champion, direction, Promote(first_model_threshold=threshold))
+    assert not decision.promote and "non-finite" in decision.reason
+
+
+@given(candidate=finite, champion=finite, relative=margin, absolute=margin)
+def test_direction_symmetry(candidate: float, champion: float, relative: float, absolute: float) -> None:
+    policy = Promote(min_relative_improvement=relative, min_absolute_improvement=absolute)
+    low = judge_candidate(candidate, champion, "minimize", policy)
+    high = judge_candidate(-candidate, -champion, "maximize", policy)
+    assert (low.promote, low.improvement) == (high.promote, high.improvement)
+
+
+@given(candidate=finite, champion=finite, relative=margin, absolute=margin)
+def test_promotion_implies_both_margins(candidate: float, champion: float, relative: float, absolute: float) -> None:
+    decision = judge_candidate(candidate, champion, "minimize", Promote(relative, absolute))
+    gain = champion - candidate
+    if decision.promote:
+        assert gain > 0 and gain >= absolute
+        assert champion == 0 or gain / abs(champion) >= relative
+
+
+def test_backfill_never_replaces_a_newer_champion() -> None:
+    champion = version("20240110T000000-aaaaaaaa", "2024-01-10T00:00:00+00:00")
+    backfill = version("20240105T000000-bbbbbbbb", "2024-01-05T00:00:00+00:00")
+    allowed, why = may_replace(champion, backfill)
+    assert not allowed and "a backfill" in why and "2024-01-05" in why
+    assert may_replace(champion, replace(backfill, data_interval_end=champion.data_interval_end))[0]  # a re-run
+    assert may_replace(champion, replace(backfill, data_interval_end="2024-01-11T00:00:00+00:00"))[0]
+    assert may_replace(None, backfill) == (True, "no champion yet")
+
+
+def test_naive_and_aware_timestamps_compare_as_utc() -> None:
+    champion = version("a", "2024-01-10T00:00:00+00:00")
+    assert not may_replace(champion, version("b", "2024-01-09T23:59:59"))[0]
+    assert may_replace(champion, version("c", "2024-01-10T00:00:00Z"))[0]
