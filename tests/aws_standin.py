@@ -1,0 +1,191 @@
+"""A local stand-in for AWS: moto's server on 127.0.0.1, plus what moto lacks, added to moto (never to our code).
+
+Register with ``pytest_plugins = ["tests.aws_standin"]`` (a conftest does it for tests/backends/aws).
+
+What the stand-in adds to moto 5:
+- UpdateEndpoint (moto answers HTTP 500): switches the endpoint to the new config's variants, as SageMaker does
+  when RetainAllVariantProperties is false.
+- The script-mode container of a training job: moto marks a job Completed at once and writes nothing. Here a
+  CreateTrainingJob runs what the framework container would: it downloads the channels and the source tarball,
+  runs ``sagemaker_program`` with the SM_* environment in a Python where ``airflow_mlprovider`` cannot be imported
+  (the container does not have our package), and uploads /opt/ml/model as ``model.tar.gz`` to the job's output.
+  A failing entry point or an exceeded MaxRuntimeInSeconds marks the job Failed with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REGION = "us-east-1"
+
+# The entry point runs the way the framework container runs it, minus our package.
+_CONTAINER_PYTHON = (
+    "import runpy, sys; sys.modules['airflow_mlprovider'] = None; "
+    "sys.argv = [sys.argv[1]]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+@dataclass(frozen=True)
+class AwsStandin:
+    endpoint_url: str
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION)
+
+    def new_bucket(self) -> str:
+        name = f"mlp-{uuid.uuid4().hex[:12]}"
+        self.client("s3").create_bucket(Bucket=name)
+        return name
+
+    def queue_invoke_results(self, results: list[dict[str, Any]]) -> None:
+        """Queue the answers of sagemaker-runtime InvokeEndpoint (moto's canned-result API)."""
+        import requests
+
+        url = f"{self.endpoint_url}/moto-api/static/sagemaker/endpoint-results"
+        requests.post(url, json={"region": REGION, "results": results}, timeout=10).raise_for_status()
+
+
+def _update_endpoint_backend(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
+    from moto.sagemaker.models import FakeEndpoint
+
+    endpoint = self.endpoints[endpoint_name]
+    config = self.describe_endpoint_config(endpoint_config_name)
+    endpoint.endpoint_config_name = endpoint_config_name
+    endpoint.production_variants = FakeEndpoint._process_production_variants(endpoint, config["ProductionVariants"])
+    endpoint.data_capture_config = config["DataCaptureConfig"]
+    endpoint.endpoint_status = "InService"
+    return endpoint.arn
+
+
+def _update_endpoint_response(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    arn = self.sagemaker_backend.update_endpoint(
+        endpoint_name=self._get_param("EndpointName"),
+        endpoint_config_name=self._get_param("EndpointConfigName"),
+    )
+    return ActionResult({"EndpointArn": arn})
+
+
+def _s3_download_prefix(s3: Any, uri: str, dest: Path) -> None:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            target = dest / obj["Key"][len(base) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(target))
+
+
+def _run_script_mode_container(job: Any, endpoint_url: str) -> None:
+    """Play the framework container for `job`; set its status from the outcome."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=REGION)
+    hps = job.hyper_parameters or {}
+    with tempfile.TemporaryDirectory(prefix="standin-opt-ml-") as opt_ml:
+        root = Path(opt_ml)
+        code_dir, model_dir, config_dir = root / "code", root / "model", root / "input" / "config"
+        for folder in (code_dir, model_dir, config_dir):
+            folder.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        for channel in job.input_data_config or []:
+            channel_dir = root / "input" / "data" / channel["ChannelName"]
+            channel_dir.mkdir(parents=True)
+            _s3_download_prefix(s3, channel["DataSource"]["S3DataSource"]["S3Uri"], channel_dir)
+            env[f"SM_CHANNEL_{channel['ChannelName'].upper()}"] = str(channel_dir)
+        (config_dir / "hyperparameters.json").write_text(json.dumps(hps))
+        bucket, _, key = hps["sagemaker_submit_directory"].removeprefix("s3://").partition("/")
+        with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+            tar.extractall(code_dir, filter="data")
+        env.update(SM_MODEL_DIR=str(model_dir), SM_INPUT_CONFIG_DIR=str(config_dir))
+        max_runtime = (job.stopping_condition or {}).get("MaxRuntimeInSeconds", 86400)
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _CONTAINER_PYTHON, hps["sagemaker_program"]],
+                cwd=code_dir, env=env, capture_output=True, text=True, timeout=max_runtime,
+            )
+        except subprocess.TimeoutExpired:
+            job.training_job_status, job.failure_reason = "Failed", "MaxRuntimeExceeded"
+            return
+        if proc.returncode != 0:
+            job.training_job_status = "Failed"
+            job.failure_reason = f"AlgorithmError: {proc.stderr.strip().splitlines()[-1:]}"
+            return
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for path in sorted(model_dir.iterdir()):
+                tar.add(path, arcname=path.name)
+        bucket, _, key = job.model_artifacts["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+        s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+
+def _extend_moto(endpoint_url: str) -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    SageMakerModelBackend.update_endpoint = _update_endpoint_backend
+    SageMakerResponse.update_endpoint = _update_endpoint_response
+    create_training_job = SageMakerModelBackend.create_training_job
+
+    def create_and_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        job = create_training_job(self, *args, **kwargs)
+        if "sagemaker_program" in (job.hyper_parameters or {}):
+            _run_script_mode_container(job, endpoint_url)
+        return job
+
+    SageMakerModelBackend.create_training_job = create_and_run
+
+
+@pytest.fixture(scope="session")
+def aws_standin() -> Iterator[AwsStandin]:
+    """moto's server on 127.0.0.1:<free port>, with the environment and `aws_default` connection pointing at it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint_url = f"http://{host}:{port}"
+    _extend_moto(endpoint_url)
+    env = {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+            {"conn_type": "aws", "extra": {"endpoint_url": endpoint_url, "region_name": REGION}}
+        ),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield AwsStandin(endpoint_url)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(aws_standin: AwsStandin) -> str:
+    """A fresh, empty bucket for one test."""
+    return aws_standin.new_bucket()
