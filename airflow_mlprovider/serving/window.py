@@ -1,0 +1,105 @@
+"""Per-second traffic buckets per endpoint variant, kept for `retention_s`, read back over any window.
+
+The rollout's only view of traffic: requests, 4xx, 5xx, p99 latency and mean prediction per variant
+between two unix timestamps. Probe calls are never recorded here. Memory is bounded: a bucket older
+than the retention is dropped when the same variant records again or when any window is read.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_mlprovider.serving.histogram import bucket_of, quantile_ms
+from airflow_mlprovider.serving.outcome import Outcome
+
+DEFAULT_RETENTION_S = 7 * 3600.0
+
+
+@dataclass
+class _Bucket:
+    requests: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    latency: Counter[int] = field(default_factory=Counter)
+    prediction_sum: float = 0.0
+    prediction_count: int = 0
+
+    def add(self, other: _Bucket) -> None:
+        self.requests += other.requests
+        self.errors_4xx += other.errors_4xx
+        self.errors_5xx += other.errors_5xx
+        self.latency.update(other.latency)
+        self.prediction_sum += other.prediction_sum
+        self.prediction_count += other.prediction_count
+
+    def as_counts(self) -> dict[str, Any]:
+        """The window API's per-variant body (the fields of rollout.counts.VariantCounts)."""
+        return {
+            "requests": self.requests,
+            "errors_4xx": self.errors_4xx,
+            "errors_5xx": self.errors_5xx,
+            "latency_p99_ms": quantile_ms(self.latency, 0.99),
+            "prediction_mean": self.prediction_sum / self.prediction_count if self.prediction_count else None,
+        }
+
+
+class TrafficWindow:
+    """Thread-safe per-second buckets keyed by (endpoint, variant)."""
+
+    def __init__(self, retention_s: float = DEFAULT_RETENTION_S, clock: Callable[[], float] = time.time) -> None:
+        self.retention_s = retention_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        # (endpoint, variant) -> {unix second: bucket}, in the order seconds were first written
+        self._seconds: dict[tuple[str, str], dict[int, _Bucket]] = {}
+
+    def record(self, outcome: Outcome) -> None:
+        if outcome.probe:
+            return
+        now = self.clock()
+        with self._lock:
+            seconds = self._seconds.setdefault((outcome.endpoint, outcome.variant), {})
+            self._prune(seconds, now)
+            bucket = seconds.setdefault(math.floor(now), _Bucket())
+            bucket.requests += 1
+            if 400 <= outcome.status < 500:
+                bucket.errors_4xx += 1
+            elif outcome.status >= 500:
+                bucket.errors_5xx += 1
+            if outcome.latency_s is not None:
+                bucket.latency[bucket_of(outcome.latency_s * 1000.0)] += 1
+            if outcome.prediction is not None:
+                bucket.prediction_sum += outcome.prediction
+                bucket.prediction_count += 1
+
+    def query(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, Any]]:
+        """Per-variant counts over the one-second buckets that overlap [start, end); variants with traffic only."""
+        first, last = math.floor(start), math.ceil(end) - 1
+        result: dict[str, dict[str, Any]] = {}
+        now = self.clock()
+        with self._lock:
+            for (bucket_endpoint, variant), seconds in self._seconds.items():
+                self._prune(seconds, now)
+                if bucket_endpoint != endpoint:
+                    continue
+                total = _Bucket()
+                for second, bucket in seconds.items():
+                    if first <= second <= last:
+                        total.add(bucket)
+                if total.requests:
+                    result[variant] = total.as_counts()
+        return result
+
+    def _prune(self, seconds: dict[int, _Bucket], now: float) -> None:
+        oldest_kept = math.floor(now - self.retention_s)
+        while seconds:
+            oldest = next(iter(seconds))
+            if oldest >= oldest_kept:
+                return
+            del seconds[oldest]
