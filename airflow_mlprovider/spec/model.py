@@ -171,6 +171,7 @@ class ModelSpec:
     max_active_runs: int = 1
     platform: str = "local"
     artifact_root: str = ""
+    aws_conn_id: str = "aws_default"
     default_args: DefaultArgs = field(default_factory=DefaultArgs)
     warehouse: Warehouse = field(default_factory=Warehouse)
     train: Train = field(default_factory=Train)
@@ -208,6 +209,7 @@ class ModelSpec:
             max_active_runs=d.get("max_active_runs", 1),
             platform=d.get("platform", "local"),
             artifact_root=d.get("artifact_root", ""),
+            aws_conn_id=d.get("aws_conn_id", "aws_default"),
             default_args=DefaultArgs(
                 retries=da.get("retries", 2),
                 retry_delay_s=seconds(da.get("retry_delay", "30s")),
