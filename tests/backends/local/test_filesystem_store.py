@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore, path_of, version_of
+
+
+@pytest.fixture
+def store() -> FilesystemArtifactStore:
+    return FilesystemArtifactStore()
+
+
+def test_file_uris_and_absolute_paths_name_the_same_object(store, tmp_path: Path) -> None:
+    store.write_bytes(f"file://{tmp_path}/a/b.txt", b"hello")
+    assert store.read_bytes(str(tmp_path / "a" / "b.txt")) == b"hello"
+    assert path_of("file://localhost/x/y%20z") == Path("/x/y z")
+
+
+def test_relative_paths_and_remote_hosts_are_refused(store) -> None:
+    with pytest.raises(ValueError, match="file:///abs/path"):
+        store.read_bytes("relative/path")
+    with pytest.raises(ValueError, match="must be local"):
+        store.read_bytes("file://otherhost/x")
+
+
+def test_missing_objects_raise_file_not_found_naming_the_uri(store, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such artifact"):
+        store.read_bytes(f"file://{tmp_path}/nope")
+    assert not store.exists(f"file://{tmp_path}/nope")
+
+
+def test_put_and_get_file_round_trip_leaves_no_temporary_files(store, tmp_path: Path) -> None:
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(4096))
+    store.put_file(str(src), f"file://{tmp_path}/store/deep/obj.bin")
+    store.put_file(str(src), f"file://{tmp_path}/store/deep/obj.bin")  # a retry overwrites
+    store.get_file(f"file://{tmp_path}/store/deep/obj.bin", str(tmp_path / "out" / "copy.bin"))
+    assert (tmp_path / "out" / "copy.bin").read_bytes() == src.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "store" / "deep").iterdir()) == ["obj.bin"]
+
+
+def test_put_dir_replaces_a_previous_tree_whole(store, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    (first / "model").mkdir(parents=True)
+    (first / "model" / "old.pkl").write_bytes(b"old")
+    second = tmp_path / "second"
+    (second / "model").mkdir(parents=True)
+    (second / "model" / "new.pkl").write_bytes(b"new")
+    uri = f"file://{tmp_path}/artifacts/run1"
+    store.put_dir(str(first), uri)
+    store.put_dir(str(second), uri)
+    store.get_dir(uri, str(tmp_path / "copy"))
+    assert [p.name for p in (tmp_path / "copy" / "model").iterdir()] == ["new.pkl"]
+    assert [p.name for p in (tmp_path / "artifacts").iterdir()] == ["run1"]
+
+
+def test_put_dir_of_a_missing_source_leaves_nothing_visible(store, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        store.put_dir(str(tmp_path / "missing"), f"file://{tmp_path}/artifacts/run1")
+    assert list((tmp_path / "artifacts").iterdir()) == []
+
+
+def test_list_has_object_store_prefix_semantics_and_hides_internal_files(store, tmp_path: Path) -> None:
+    root = f"file://{tmp_path}/reg"
+    for name in ("versions/2024-a.json", "versions/2025-b.json", "versions/x/deep.json", "champion.json"):
+        store.write_bytes(f"{root}/{name}", b"{}")
+    store.write_if(f"{root}/champion.json", b"[]", version_of(b"{}"))  # leaves a lock file beside it
+    assert store.list(f"{root}/versions/") == [
+        f"{root}/versions/2024-a.json",
+        f"{root}/versions/2025-b.json",
+        f"{root}/versions/x/deep.json",
+    ]
+    assert store.list(f"{root}/versions/2025") == [f"{root}/versions/2025-b.json"]
+    assert store.list(f"{root}/") == sorted([*store.list(f"{root}/versions/"), f"{root}/champion.json"])
+    assert store.list(f"{root}/nothing/") == []
+    assert store.list(str(tmp_path / "reg" / "champion")) == [str(tmp_path / "reg" / "champion.json")]
+
+
+def test_write_if_creates_only_when_absent_and_swaps_only_from_the_current_version(store, tmp_path: Path) -> None:
+    uri = f"file://{tmp_path}/champion.json"
+    assert store.read_versioned(uri).data is None
+    assert store.write_if(uri, b"v1", None)
+    assert not store.write_if(uri, b"again", None)
+    current = store.read_versioned(uri)
+    assert current.data == b"v1" and current.version == version_of(b"v1")
+    assert store.write_if(uri, b"v2", current.version)
+    assert not store.write_if(uri, b"v3", current.version)  # stale token
+    assert store.read_bytes(uri) == b"v2"
+
+
+def _race(uri: str, expected: str, payload: bytes, start: multiprocessing.synchronize.Barrier, won) -> None:
+    start.wait()
+    won.put((payload, FilesystemArtifactStore().write_if(uri, payload, expected)))
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_two_processes_racing_from_the_same_version_exactly_one_wins(tmp_path: Path, round_: int) -> None:
+    uri = f"file://{tmp_path}/champion.json"
+    store = FilesystemArtifactStore()
+    store.write_bytes(uri, b"base")
+    expected = store.read_versioned(uri).version
+    mp = multiprocessing.get_context("fork")
+    start, results = mp.Barrier(2), mp.Queue()
+    racers = [mp.Process(target=_race, args=(uri, expected, f"writer-{i}".encode(), start, results)) for i in (0, 1)]
+    for racer in racers:
+        racer.start()
+    outcomes = dict(results.get(timeout=60) for _ in racers)
+    for racer in racers:
+        racer.join()
+    winners = [payload for payload, won in outcomes.items() if won]
+    assert len(winners) == 1
+    assert store.read_bytes(uri) == winners[0]
