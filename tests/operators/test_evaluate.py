@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowFailException, DownstreamTasksSkipped
+
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+from airflow_mlprovider.operators.base import EVALUATE, SPLIT, TRAIN
+from airflow_mlprovider.operators.evaluate import DecideOperator, EvaluateOperator, json_safe
+from airflow_mlprovider.operators.register import candidate_version
+from airflow_mlprovider.registry.store import ModelRegistry
+from tests.registry.run_fixtures import make_artifact, make_context, make_spec, make_test_set, utc
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def evaluate(spec: dict, context: dict) -> dict:
+    return EvaluateOperator(task_id="evaluate", spec=spec, spec_source="/specs/linear.model.yaml").execute(context)
+
+
+def registry_of(spec: dict) -> ModelRegistry:
+    return ModelRegistry(FilesystemArtifactStore(), f"{spec['artifact_root']}/{spec['model']}")
+
+
+def crown(spec: dict, tmp_path: Path, *, bias: float, day: int, broken: bool = False) -> str:
+    """Register and promote a champion trained up to 2024-01-`day`; returns its version id."""
+    artifact_uri = make_artifact(tmp_path, f"champion-{day}", bias=bias, broken=broken)
+    context = make_context(
+        {TRAIN: {"artifact_uri": artifact_uri}, EVALUATE: {"candidate": {
+            "metric": "rmse", "value": abs(bias - 1.0), "schema_violations": 0}}},
+        utc(2024, 1, day),
+        run_id=f"champion-run-{day}",
+    )
+    op = EvaluateOperator(task_id="evaluate", spec=spec, spec_source="/specs/linear.model.yaml")
+    registry = registry_of(spec)
+    version = registry.register(candidate_version(op, context, FilesystemArtifactStore()))
+    assert registry.promote(version.version_id, "seeded champion").promoted
+    return version.version_id
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> dict:
+    return make_spec(tmp_path)
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> dict:
+    return {SPLIT: {"test_uri": make_test_set(tmp_path)}, TRAIN: {"artifact_uri": make_artifact(tmp_path, "candidate")}}
+
+
+def test_first_model_is_scored_alone_with_plots_and_metrics_file(spec, upstream) -> None:
+    context = make_context(upstream, utc(2024, 1, 10))
+    result = evaluate(spec, context)
+    assert result["candidate"] == {"metric": "rmse", "value": 0.0, "schema_violations": 0}
+    assert result["champion"] is None and result["rows"] == 40
+    store = FilesystemArtifactStore()
+    run = f"{spec['artifact_root']}/linear/runs/scheduled__2024-01-10T00_00_00_00_00/evaluation"
+    assert result["metrics_uri"] == f"{run}/metrics.json"
+    written = json.loads(store.read_bytes(result["metrics_uri"]))
+    assert written["candidate"] == result["candidate"] and written["direction"] == "minimize"
+    assert result["plots"] == [f"{run}/predicted_vs_actual.png", f"{run}/residuals.png"]
+    for uri in result["plots"]:
+        assert store.read_bytes(uri)[:8] == PNG_SIGNATURE
+
+
+def test_candidate_and_champion_scored_on_the_same_rows(spec, upstream, tmp_path) -> None:
+    champion_id = crown(spec, tmp_path, bias=0.0, day=5)  # predicts 2x: off by exactly 1 everywhere
+    result = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
+    assert result["candidate"]["value"] == 0.0
+    assert result["champion"] == {
+        "metric": "rmse", "value": 1.0, "schema_violations": 0, "messages": [], "version_id": champion_id,
+    }
+
+
+def test_sample_is_deterministic_and_bounded(tmp_path) -> None:
+    spec = make_spec(tmp_path, evaluate={"metric": "mae", "label": "y", "max_rows": 25})
+    upstream = {SPLIT: {"test_uri": make_test_set(tmp_path, rows=300)},
+                TRAIN: {"artifact_uri": make_artifact(tmp_path, "candidate", bias=0.5)}}
+    first = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
+    again = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
+    assert first["rows"] == 25 and first == again
+    assert first["candidate"]["value"] == pytest.approx(0.5)
+
+
+def test_candidate_breaking_the_response_schema_fails_evaluation(spec, tmp_path) -> None:
+    upstream = {SPLIT: {"test_uri": make_test_set(tmp_path)},
+                TRAIN: {"artifact_uri": make_artifact(tmp_path, "broken", broken=True)}}
+    with pytest.raises(AirflowFailException, match="breaks the serving contract: 40 of 40") as failure:
+        evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
+    assert "row 0: $.prediction: 'not a number' is not of type 'number'" in str(failure.value)
+    assert str(failure.value).count("row ") == 5  # the first five messages, not all forty
+
+
+def test_champion_breaking_the_contract_is_reported_not_fatal(spec, upstream, tmp_path) -> None:
+    # e.g. the response schema was tightened since the champion was trained
+    crown(spec, tmp_path, bias=0.0, day=5, broken=True)
+    result = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
+    assert result["champion"]["value"] is None and result["champion"]["schema_violations"] == 40
+    assert len(result["champion"]["messages"]) == 5
+    decision = decide_in_dag(spec).execute(evaluated_context(spec, upstream, 10))
+    assert decision["promote"] and "champion metric is nan" in decision["reason"]
+
+
+def test_missing_label_names_the_columns(tmp_path, upstream) -> None:
+    spec = make_spec(tmp_path, evaluate={"metric": "rmse", "label": "target"})
+    with pytest.raises(AirflowFailException, match="'target' is not a column of the test set; columns: x, day, store, y"):
+        evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
+
+
+def test_json_safe_cells() -> None:
+    assert json_safe(np.int64(3)) == 3 and type(json_safe(np.int64(3))) is int
+    assert json_safe(np.float32(0.5)) == 0.5 and json_safe(float("nan")) is None
+    assert json_safe(pd.Timestamp("2024-01-02 03:04:05")) == "2024-01-02T03:04:05"
+    assert json_safe(pd.NaT) is None and json_safe(pd.NA) is None and json_safe(None) is None
+    assert json_safe(date(2024, 1, 2)) == "2024-01-02" and json_safe(Decimal("1.25")) == 1.25
+    assert json_safe(np.array([1, 2])) == [1, 2] and json_safe(np.bool_(True)) is True
+    assert json_safe("text") == "text" and not math.isnan(json_safe(1.0))
+
+
+# --- decide -------------------------------------------------------------------------------------------------
+
+
+def decide_in_dag(spec: dict) -> DecideOperator:
+    """DECIDE with two downstream tasks, as the generated DAG has them."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    with DAG("linear", schedule=None, start_date=utc(2024, 1, 1)):
+        decide = DecideOperator(task_id="decide", spec=spec, spec_source="/specs/linear.model.yaml")
+        decide >> EmptyOperator(task_id="register") >> EmptyOperator(task_id="deploy")
+    return decide
+
+
+def evaluated_context(spec: dict, upstream: dict, day: int) -> dict:
+    context = make_context(upstream, utc(2024, 1, day))
+    context["ti"].xcoms[EVALUATE] = evaluate(spec, context)
+    return context
+
+
+def test_better_candidate_proceeds(spec, upstream, tmp_path) -> None:
+    crown(spec, tmp_path, bias=0.0, day=5)
+    context = evaluated_context(spec, upstream, 10)
+    result = decide_in_dag(spec).execute(context)
+    assert result["promote"] and "candidate 0 vs champion 1 (minimize)" in result["reason"]
+    assert result["version_id"].startswith("20240110T000000-")
+    assert context["ti"].pushed == {}
+    assert registry_of(spec).get(result["version_id"]) is None  # REGISTER records it, not DECIDE
+
+
+def test_worse_candidate_is_registered_rejected_and_downstream_skipped(spec, tmp_path) -> None:
+    champion_id = crown(spec, tmp_path, bias=1.0, day=5)  # a perfect champion
+    upstream = {SPLIT: {"test_uri": make_test_set(tmp_path)},
+                TRAIN: {"artifact_uri": make_artifact(tmp_path, "candidate", bias=3.0)}}
+    context = evaluated_context(spec, upstream, 10)
+    with pytest.raises(DownstreamTasksSkipped) as skipped:
+        decide_in_dag(spec).execute(context)
+    assert sorted(skipped.value.tasks) == ["deploy", "register"]
+    result = context["ti"].pushed["return_value"]
+    assert not result["promote"] and "keep the champion" in result["reason"]
+    registry = registry_of(spec)
+    assert registry.get(result["version_id"]).metric_value == 2.0
+    [event] = registry.events(result["version_id"])
+    assert event["event"] == "rejected" and event["reason"] == result["reason"]
+    assert event["details"] == {"candidate": 2.0, "champion": 0.0, "champion_version": champion_id}
+    assert registry.champion().version_id == champion_id
+
+
+def test_better_backfill_is_not_promoted(spec, upstream, tmp_path) -> None:
+    champion_id = crown(spec, tmp_path, bias=0.0, day=20)
+    context = evaluated_context(spec, upstream, 10)  # better metric, older data
+    with pytest.raises(DownstreamTasksSkipped):
+        decide_in_dag(spec).execute(context)
+    result = context["ti"].pushed["return_value"]
+    assert not result["promote"] and "a backfill" in result["reason"]
+    registry = registry_of(spec)
+    assert [e["event"] for e in registry.events(result["version_id"])] == ["not_promoted_backfill"]
+    assert registry.champion().version_id == champion_id
+
+
+def test_first_model_below_the_bar_is_rejected(tmp_path, upstream) -> None:
+    spec = make_spec(tmp_path, promote={"first_model_threshold": 0.1})
+    upstream[TRAIN] = {"artifact_uri": make_artifact(tmp_path, "weak", bias=2.0)}
+    context = evaluated_context(spec, upstream, 10)
+    with pytest.raises(DownstreamTasksSkipped):
+        decide_in_dag(spec).execute(context)
+    assert "does not clear first_model_threshold (<= 0.1)" in context["ti"].pushed["return_value"]["reason"]
