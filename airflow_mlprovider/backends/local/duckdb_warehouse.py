@@ -1,0 +1,49 @@
+"""The embedded default warehouse: a DuckDB file, opened read-only, results streamed to Parquet in batches."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from airflow_mlprovider.backends.base import ArtifactStore, ExtractResult
+from airflow_mlprovider.spec.model import Warehouse as WarehouseSpec
+
+BATCH_ROWS = 100_000  # rows held in memory at once while streaming an extract
+
+
+class DuckDBWarehouse:
+    """backends.base.Warehouse over `warehouse.path`."""
+
+    placeholder = "?"
+
+    def __init__(self, warehouse: WarehouseSpec, batch_rows: int = BATCH_ROWS) -> None:
+        if not warehouse.path:
+            raise ValueError("a duckdb warehouse needs `warehouse.path` (the database file)")
+        self.path = warehouse.path
+        self.batch_rows = batch_rows
+
+    def extract(self, sql: str, params: list[Any], dest_uri: str, store: ArtifactStore) -> ExtractResult:
+        import duckdb
+        import pyarrow.parquet as pq
+
+        if not Path(self.path).is_file():
+            raise FileNotFoundError(
+                f"DuckDB warehouse {self.path} does not exist; create it (for the demo data: "
+                f"python -m airflow_mlprovider.examples.seed {self.path})"
+            )
+        rows = 0
+        with tempfile.TemporaryDirectory(prefix="mlprovider-extract-") as tmp:
+            local = os.path.join(tmp, "extract.parquet")
+            # read-only: training never writes to the warehouse, and readers may run side by side
+            with duckdb.connect(self.path, read_only=True) as con:
+                con.execute("SET TimeZone = 'UTC'")  # interval bounds are UTC datetimes
+                reader = con.sql(sql, params=params).to_arrow_reader(self.batch_rows)
+                with pq.ParquetWriter(local, reader.schema) as writer:
+                    for batch in reader:
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+                columns = tuple(reader.schema.names)
+            store.put_file(local, dest_uri)
+        return ExtractResult(uri=dest_uri, rows=rows, columns=columns)
