@@ -1,0 +1,108 @@
+"""The sequential test behind every rollout decision (pure math, stdlib only).
+
+Each error class (5xx, 4xx) is judged on its own. Within one window (same start, same end for both
+variants) every error that happened is the candidate's with probability
+
+    p = n_c * r_c / (n_c * r_c + n_b * r_b)
+
+given how many requests each variant served (n_c, n_b). Conditioning on the window's errors removes
+whatever both variants share (a slow database, a burst of bad inputs) and turns "is the candidate's error
+rate worse?" into a binomial test on p. The null hypothesis is "within tolerance":
+r_c = r_b + tolerance; the alternatives are "worse by a factor": r_c = ratio * (r_b + tolerance).
+
+Log-likelihood ratios of disjoint windows add up, so the evidence is carried across checks and steps as a
+sum per alternative. The rollback statistic is a mixture over the alternatives, a non-negative
+martingale under the null: by Ville's inequality it ever reaches 1/alpha with probability at most alpha,
+however often it is looked at.
+
+Acceptance ("not worse", which lets a step advance) asks the candidate's own errors, pooled over the
+rollout, whether its rate is below the detectable increase over the champion's pooled rate: a Poisson
+likelihood ratio of "that bad" vs "within tolerance" that falls to beta with probability at most beta when
+the candidate really is that bad. Unlike the conditional test it also learns from requests without errors,
+so a class without any error still passes once enough requests were served.
+"""
+
+from __future__ import annotations
+
+import math
+
+# (ratio to the tolerated error rate, prior weight). The first is the detectable increase: power is the
+# chance of catching a candidate with that many more errors. Larger ratios catch grossly bad candidates
+# after a few hundred requests instead of a few thousand.
+ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.5), (3.0, 0.5))
+DETECTABLE_RATIO = ALTERNATIVES[0][0]
+
+
+def smoothed_rate(errors: int, requests: int) -> float:
+    """Error rate with half an error added, so that a variant without errors still has a positive rate."""
+    return (errors + 0.5) / (requests + 1)
+
+
+def conditional_llr(
+    candidate_requests: int,
+    candidate_errors: int,
+    champion_requests: int,
+    champion_errors: int,
+    tolerance: float,
+    ratio: float,
+) -> float:
+    """Log-likelihood ratio, alternative `ratio` vs null, of who served the window's errors.
+
+    With no tolerance the null's p is n_c / (n_c + n_b) exactly and the champion's rate cancels out;
+    with a tolerance the champion's rate comes from its own (larger) sample in the same window.
+    """
+    total = candidate_errors + champion_errors
+    if total == 0 or candidate_requests == 0 or champion_requests == 0:
+        return 0.0
+    champion_rate = smoothed_rate(champion_errors, champion_requests)
+    null_rate = champion_rate + tolerance
+    p0 = _share(candidate_requests * null_rate, champion_requests * champion_rate)
+    p1 = _share(candidate_requests * ratio * null_rate, champion_requests * champion_rate)
+    return candidate_errors * math.log(p1 / p0) + champion_errors * math.log((1 - p1) / (1 - p0))
+
+
+def one_sample_llr(
+    candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float, ratio: float
+) -> float:
+    """Poisson log-likelihood ratio, alternative `ratio` vs null, of the candidate's errors against a known
+    champion rate (used when the champion serves nothing in the window, at 100 %)."""
+    null_rate = reference_rate + tolerance
+    if candidate_requests == 0 or null_rate <= 0:
+        return 0.0
+    return candidate_errors * math.log(ratio) - candidate_requests * (ratio - 1) * null_rate
+
+
+def acceptance_llr(
+    candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float, min_requests: int
+) -> float:
+    """Poisson log-likelihood ratio, detectable increase vs within tolerance, of the candidate's errors.
+
+    The detectable rate is DETECTABLE_RATIO times the tolerated rate, but at least one more error per
+    min_requests requests: rarer differences cannot be told apart at the traffic a step waits for.
+    """
+    null_rate = reference_rate + tolerance
+    detectable_rate = max(DETECTABLE_RATIO * null_rate, null_rate + 1 / min_requests)
+    if candidate_requests == 0 or null_rate <= 0:
+        return 0.0
+    return candidate_errors * math.log(detectable_rate / null_rate) - candidate_requests * (detectable_rate - null_rate)
+
+
+def log_mixture(llrs: list[float], weights: list[float]) -> float:
+    """log(sum_k w_k * exp(llr_k)), computed without overflow."""
+    terms = [llr + math.log(w) for llr, w in zip(llrs, weights) if w > 0]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def wald_expected_sample_size(p0: float, p1: float, alpha: float, beta: float) -> float:
+    """Wald's average sample number under H1 of the one-sample Bernoulli SPRT p0 vs p1 (p1 > p0)."""
+    upper = math.log((1 - beta) / alpha)
+    lower = math.log(beta / (1 - alpha))
+    drift = p1 * math.log(p1 / p0) + (1 - p1) * math.log((1 - p1) / (1 - p0))
+    return ((1 - beta) * upper + beta * lower) / drift
+
+
+def _share(candidate_mass: float, champion_mass: float) -> float:
+    """Probability that an error is the candidate's, kept strictly inside (0, 1)."""
+    p = candidate_mass / (candidate_mass + champion_mass)
+    return min(max(p, 1e-12), 1 - 1e-12)
