@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
 from airflow_mlprovider.registry.store import ModelRegistry, ModelVersion, version_id_for
 from tests.registry.memory_store import DictArtifactStore
 
@@ -35,6 +37,14 @@ def make_version(day: int, run: str | None = None, metric_value: float = 1.0) ->
     )
 
 
+@pytest.fixture(params=["memory", "filesystem"])
+def backend(request, tmp_path) -> tuple:
+    """Each registry test runs on the in-memory CAS store and on the embedded default filesystem store."""
+    if request.param == "memory":
+        return DictArtifactStore(), ROOT
+    return FilesystemArtifactStore(), f"file://{tmp_path}/models/demand"
+
+
 def test_version_id_is_deterministic_and_sorts_by_data_time() -> None:
     end = datetime(2024, 3, 5, 6, 7, 8, tzinfo=timezone.utc)
     assert version_id_for("manual__x", end) == version_id_for("manual__x", end)
@@ -43,8 +53,8 @@ def test_version_id_is_deterministic_and_sorts_by_data_time() -> None:
     assert version_id_for("r", end) < version_id_for("r", end + timedelta(seconds=1))
 
 
-def test_register_is_idempotent_and_first_record_wins(dict_store) -> None:
-    registry = ModelRegistry(dict_store, ROOT)
+def test_register_is_idempotent_and_first_record_wins(backend) -> None:
+    registry = ModelRegistry(*backend)
     first = make_version(3)
     assert registry.register(first) == first
     # a retried task builds the record again (e.g. with a new created_at): the stored one stands
@@ -52,19 +62,20 @@ def test_register_is_idempotent_and_first_record_wins(dict_store) -> None:
     assert registry.get(first.version_id) == first
     assert registry.get("missing") is None
     assert registry.versions() == [first]
-    assert list(dict_store.objects) == [f"{ROOT}/registry/versions/{first.version_id}.json"]
+    store, root = backend
+    assert store.list(f"{root}/registry/") == [f"{root}/registry/versions/{first.version_id}.json"]
 
 
-def test_versions_sorted_by_data_time(dict_store) -> None:
-    registry = ModelRegistry(dict_store, ROOT + "/")
+def test_versions_sorted_by_data_time(backend) -> None:
+    registry = ModelRegistry(backend[0], backend[1] + "/")
     versions = [make_version(day) for day in (5, 1, 3)]
     for v in versions:
         registry.register(v)
     assert [v.data_interval_end for v in registry.versions()] == sorted(v.data_interval_end for v in versions)
 
 
-def test_promote_moves_pointer_and_keeps_history(dict_store) -> None:
-    registry = ModelRegistry(dict_store, ROOT)
+def test_promote_moves_pointer_and_keeps_history(backend) -> None:
+    registry = ModelRegistry(*backend)
     old, new = make_version(1), make_version(2)
     registry.register(old)
     registry.register(new)
@@ -79,8 +90,8 @@ def test_promote_moves_pointer_and_keeps_history(dict_store) -> None:
     assert registry.events(new.version_id)[0]["details"] == {"previous": old.version_id}
 
 
-def test_promoting_the_champion_again_is_a_no_op(dict_store) -> None:
-    registry = ModelRegistry(dict_store, ROOT)
+def test_promoting_the_champion_again_is_a_no_op(backend) -> None:
+    registry = ModelRegistry(*backend)
     v = registry.register(make_version(1))
     registry.promote(v.version_id, "first")
     before = registry.champion_pointer()
@@ -90,8 +101,8 @@ def test_promoting_the_champion_again_is_a_no_op(dict_store) -> None:
     assert len(registry.events(v.version_id)) == 1
 
 
-def test_backfill_is_refused_and_recorded(dict_store) -> None:
-    registry = ModelRegistry(dict_store, ROOT)
+def test_backfill_is_refused_and_recorded(backend) -> None:
+    registry = ModelRegistry(*backend)
     newer, backfill = registry.register(make_version(10)), registry.register(make_version(4, metric_value=0.1))
     registry.promote(newer.version_id, "first")
     outcome = registry.promote(backfill.version_id, "better metric")
@@ -100,13 +111,13 @@ def test_backfill_is_refused_and_recorded(dict_store) -> None:
     assert [e["event"] for e in registry.events(backfill.version_id)] == ["not_promoted_backfill"]
 
 
-def test_promote_unknown_version_says_register_first(dict_store) -> None:
+def test_promote_unknown_version_says_register_first(backend) -> None:
     with pytest.raises(LookupError, match="register\\(\\) it before promoting"):
-        ModelRegistry(dict_store, ROOT).promote("nope", "x")
+        ModelRegistry(*backend).promote("nope", "x")
 
 
-def test_events_keep_order_and_details(dict_store) -> None:
-    registry = ModelRegistry(dict_store, ROOT)
+def test_events_keep_order_and_details(backend) -> None:
+    registry = ModelRegistry(*backend)
     registry.record("v1", "rejected", "worse", candidate=2.0, champion=1.0)
     registry.record("v1", "rolled_back", "5xx")
     events = registry.events("v1")
@@ -115,15 +126,15 @@ def test_events_keep_order_and_details(dict_store) -> None:
     assert registry.events("v2") == []
 
 
-def test_concurrent_promotions_from_threads(dict_store) -> None:
+def test_concurrent_promotions_from_threads(backend) -> None:
     """Many registries race to promote versions of different data times: the newest wins, nothing is lost."""
     versions = [make_version(day) for day in range(1, 17)]
-    setup = ModelRegistry(dict_store, ROOT)
+    setup = ModelRegistry(*backend)
     for v in versions:
         setup.register(v)
 
     def promote(v: ModelVersion):
-        registry = ModelRegistry(dict_store, ROOT)  # one registry object per writer, sharing only the store
+        registry = ModelRegistry(*backend)  # one registry object per writer, sharing only the store
         outcome = registry.promote(v.version_id, f"race {v.version_id}")
         registry.record(v.version_id, "raced", "done")
         return outcome
@@ -154,3 +165,25 @@ def test_pointer_never_moves_backward(days: list[int]) -> None:
         newest = max(newest or v.data_interval_end, v.data_interval_end)
         assert outcome.promoted == (v.data_interval_end >= newest)
         assert registry.champion().data_interval_end == newest
+
+
+def _promote_in_process(root: str, version_id: str, events: int) -> bool:
+    registry = ModelRegistry(FilesystemArtifactStore(), root)
+    for i in range(events):
+        registry.record("shared", "raced", f"{version_id} #{i}")
+    return registry.promote(version_id, f"race {version_id}").promoted
+
+
+def test_concurrent_promotions_from_processes(tmp_path) -> None:
+    """Separate processes share only the folder: the newest-data version ends as champion, no event is lost."""
+    root = f"file://{tmp_path}/models/demand"
+    registry = ModelRegistry(FilesystemArtifactStore(), root)
+    versions = [registry.register(make_version(day)) for day in (3, 9, 1, 7, 5, 8, 2, 6)]
+    with ProcessPoolExecutor(max_workers=4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        promoted = list(pool.map(_promote_in_process, [root] * len(versions), [v.version_id for v in versions],
+                                 [5] * len(versions)))
+    assert registry.champion().data_interval_end == max(v.data_interval_end for v in versions)
+    assert len(registry.events("shared")) == 5 * len(versions)
+    for v, was_promoted in zip(versions, promoted):
+        events = [e["event"] for e in registry.events(v.version_id)]
+        assert events == ["promoted" if was_promoted else "not_promoted_backfill"]
