@@ -79,7 +79,9 @@ class EndpointServer:
         return f"http://{host}:{port}"
 
     def start(self) -> EndpointServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="mlprovider-serve", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="mlprovider-serve", daemon=True
+        )
         self._thread.start()
         return self
 
