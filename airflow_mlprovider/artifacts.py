@@ -47,6 +47,11 @@ def _digest(files: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
+def manifest_digest(files: dict[str, str]) -> str:
+    """The digest MANIFEST.json records for a {relative path: sha256} listing."""
+    return _digest(files)
+
+
 def write_manifest(artifact_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Hash every file under `artifact_dir` and write MANIFEST.json; returns the manifest."""
     root = Path(artifact_dir)

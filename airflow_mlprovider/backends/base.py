@@ -67,6 +67,7 @@ class TrainingJob:
     max_runtime_s: float
     data_interval_start: str
     data_interval_end: str
+    spec_source: str = ""  # the spec file, named in errors (e.g. a max_runtime overrun)
 
 
 @dataclass(frozen=True)

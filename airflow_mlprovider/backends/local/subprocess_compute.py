@@ -1,0 +1,137 @@
+"""Training on the worker: the model's train() runs in a child process with a hard max runtime.
+
+The child gets its own process group, so an overrun kills everything train() started, too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from airflow_mlprovider.artifacts import CODE_DIR, MODEL_DIR, manifest_digest, write_manifest
+from airflow_mlprovider.backends.base import ArtifactStore, TrainingJob, TrainingResult
+
+log = logging.getLogger(__name__)
+
+TAIL_LINES = 30  # lines of the child's output quoted in a failure
+
+
+class TrainingTimeoutError(RuntimeError):
+    """train() ran longer than train.max_runtime and was killed."""
+
+
+class TrainingFailedError(RuntimeError):
+    """train() raised, or wrote nothing."""
+
+
+def format_duration(seconds: float) -> str:
+    """600 -> '10m', 7200 -> '2h', 90 -> '90s': the spec's own notation."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class SubprocessTrainingCompute:
+    """backends.base.TrainingCompute: a `python -m ...train_runner` child of the worker."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+
+    def train(self, job: TrainingJob) -> TrainingResult:
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix=f"mlprovider-train-{job.model}-") as tmp:
+            work = Path(tmp)
+            artifact = work / "artifact"
+            (artifact / MODEL_DIR).mkdir(parents=True)
+            (artifact / CODE_DIR).mkdir()
+            job_file = self._write_job(job, work, artifact / MODEL_DIR)
+            self._run_child(job, job_file)
+            if not any((artifact / MODEL_DIR).iterdir()):
+                raise TrainingFailedError(f"train() in {job.module_path} wrote nothing into ctx.artifact_dir")
+            # the code as it was at training time serves this version, whatever later edits do
+            shutil.copyfile(job.module_path, artifact / CODE_DIR / Path(job.module_path).name)
+            manifest = write_manifest(artifact)
+            self.store.put_dir(str(artifact), job.artifact_uri)
+        return TrainingResult(
+            artifact_uri=job.artifact_uri,
+            manifest=manifest["files"],
+            duration_s=time.monotonic() - started,
+            detail={"manifest_digest": manifest_digest(manifest["files"])},
+        )
+
+    def _write_job(self, job: TrainingJob, work: Path, model_dir: Path) -> Path:
+        data = work / "data"
+        self.store.get_file(job.train_uri, str(data / "train.parquet"))
+        self.store.get_file(job.validation_uri, str(data / "validation.parquet"))
+        job_file = work / "job.json"
+        job_file.write_text(
+            json.dumps(
+                {
+                    "model": job.model,
+                    "run_key": job.run_key,
+                    "module_path": job.module_path,
+                    "train_path": str(data / "train.parquet"),
+                    "validation_path": str(data / "validation.parquet"),
+                    "artifact_dir": str(model_dir),
+                    "params": job.params,
+                    "data_interval_start": job.data_interval_start,
+                    "data_interval_end": job.data_interval_end,
+                }
+            )
+        )
+        return job_file
+
+    def _run_child(self, job: TrainingJob, job_file: Path) -> None:
+        command = [sys.executable, "-m", "airflow_mlprovider.backends.local.train_runner", str(job_file)]
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group: killpg reaches train()'s children too
+        )
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        relay = threading.Thread(target=_relay_output, args=(child, tail, job.model), daemon=True)
+        relay.start()
+        try:
+            child.wait(timeout=job.max_runtime_s)
+        except subprocess.TimeoutExpired:
+            where = f" (train.max_runtime in {job.spec_source})" if job.spec_source else " (train.max_runtime)"
+            raise TrainingTimeoutError(
+                f"training exceeded max_runtime of {format_duration(job.max_runtime_s)}{where}; it was killed"
+            ) from None
+        finally:
+            _kill_group(child)
+            relay.join(timeout=10)
+        if child.returncode != 0:
+            raise TrainingFailedError(
+                f"train() in {job.module_path} failed (exit code {child.returncode}); last output:\n" + "".join(tail)
+            )
+
+
+def _relay_output(child: subprocess.Popen, tail: deque[str], model: str) -> None:
+    """Stream the child's output into the task log, keeping the last lines for an error message."""
+    for line in child.stdout:
+        tail.append(line)
+        log.info("[train %s] %s", model, line.rstrip("\n"))
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    """Kill the child's whole process group (a no-op when everything in it has exited)."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from airflow_mlprovider.artifacts import verify_manifest
+from airflow_mlprovider.backends.base import TrainingJob
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+from airflow_mlprovider.backends.local.subprocess_compute import (
+    SubprocessTrainingCompute,
+    TrainingFailedError,
+    TrainingTimeoutError,
+    format_duration,
+)
+
+CONTRACT = '''
+def preprocess(raw, ctx):
+    return raw
+
+def load(artifact_dir):
+    return lambda request: {"prediction": 0}
+'''
+
+
+def _job(tmp_path: Path, train_body: str, max_runtime_s: float = 120) -> TrainingJob:
+    module = tmp_path / "code" / "my_model.py"
+    module.parent.mkdir(parents=True, exist_ok=True)
+    module.write_text(CONTRACT + "\ndef train(train, validation, ctx):\n" + train_body)
+    store = FilesystemArtifactStore()
+    for name, rows in (("train", 8), ("validation", 3)):
+        local = tmp_path / f"{name}.parquet"
+        pd.DataFrame({"x": range(rows), "y": range(rows)}).to_parquet(local)
+        store.put_file(str(local), f"file://{tmp_path}/run/{name}.parquet")
+    return TrainingJob(
+        model="my_model",
+        run_key="manual__1",
+        module_path=str(module),
+        train_uri=f"file://{tmp_path}/run/train.parquet",
+        validation_uri=f"file://{tmp_path}/run/validation.parquet",
+        artifact_uri=f"file://{tmp_path}/run/artifact",
+        params={"k": 3},
+        max_runtime_s=max_runtime_s,
+        data_interval_start="2025-01-01T00:00:00+00:00",
+        data_interval_end="2025-01-02T00:00:00+00:00",
+        spec_source="/dags/my_model.model.yaml",
+    )
+
+
+def test_training_writes_model_code_and_manifest_and_relays_the_child_output(tmp_path: Path, caplog) -> None:
+    job = _job(
+        tmp_path,
+        "    import os\n"
+        "    print('rows', len(train), len(validation), ctx.params['k'], ctx.data_interval_end, flush=True)\n"
+        "    ctx.log.info('fitting for %s', ctx.run_key)\n"
+        "    open(os.path.join(ctx.artifact_dir, 'weights.txt'), 'w').write('42')\n",
+    )
+    with caplog.at_level(logging.INFO, logger="airflow_mlprovider.backends.local.subprocess_compute"):
+        result = SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
+    artifact = tmp_path / "run" / "artifact"
+    assert result.artifact_uri == job.artifact_uri
+    assert sorted(result.manifest) == ["code/my_model.py", "model/weights.txt"]
+    assert verify_manifest(artifact)["digest"] == result.detail["manifest_digest"]
+    assert (artifact / "code" / "my_model.py").read_text() == Path(job.module_path).read_text()
+    assert "[train my_model] rows 8 3 3 2025-01-02T00:00:00+00:00" in caplog.text
+    assert "fitting for manual__1" in caplog.text
+    assert result.duration_s > 0
+
+
+def test_a_train_that_raises_reports_the_error_and_the_traceback_tail(tmp_path: Path) -> None:
+    job = _job(tmp_path, "    raise ValueError('labels are all NaN')\n")
+    with pytest.raises(TrainingFailedError) as failure:
+        SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
+    message = str(failure.value)
+    assert "my_model.py failed (exit code 1)" in message
+    assert "Traceback" in message and "ValueError: labels are all NaN" in message
+    assert not (tmp_path / "run" / "artifact").exists()
+
+
+def test_a_train_that_writes_nothing_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(TrainingFailedError, match="wrote nothing into ctx.artifact_dir"):
+        SubprocessTrainingCompute(FilesystemArtifactStore()).train(_job(tmp_path, "    pass\n"))
+
+
+def _gone(pid: int) -> bool:
+    """True once the process has exited (a zombie waiting for a reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_an_overrun_kills_the_child_and_everything_it_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    job = _job(
+        tmp_path,
+        "    import subprocess, time\n"
+        f"    helper = subprocess.Popen(['sleep', '300'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(helper.pid))\n"
+        "    time.sleep(300)\n",
+        max_runtime_s=6,
+    )
+    with pytest.raises(TrainingTimeoutError) as failure:
+        SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
+    assert str(failure.value) == (
+        "training exceeded max_runtime of 6s (train.max_runtime in /dags/my_model.model.yaml); it was killed"
+    )
+    grandchild = int(pid_file.read_text())
+    for _ in range(100):  # SIGKILL is delivered asynchronously; bounded wait, no timing assertion
+        if _gone(grandchild):
+            break
+        time.sleep(0.05)
+    assert _gone(grandchild)
+    assert not (tmp_path / "run" / "artifact").exists()
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(600, "10m"), (7200, "2h"), (90, "90s"), (86400, "1d"), (1.5, "1.5s")])
+def test_durations_are_shown_in_the_spec_notation(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
