@@ -16,8 +16,7 @@ from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifac
 from airflow_mlprovider.operators.base import EVALUATE, SPLIT, TRAIN
 from airflow_mlprovider.operators.evaluate import DecideOperator, EvaluateOperator, json_safe
 from airflow_mlprovider.operators.register import candidate_version
-from airflow_mlprovider.registry.store import ModelRegistry
-from tests.registry.run_fixtures import make_artifact, make_context, make_spec, make_test_set, utc
+from tests.registry.run_fixtures import make_artifact, make_context, make_spec, make_test_set, registry_of, utc
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -25,9 +24,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def evaluate(spec: dict, context: dict) -> dict:
     return EvaluateOperator(task_id="evaluate", spec=spec, spec_source="/specs/linear.model.yaml").execute(context)
 
-
-def registry_of(spec: dict) -> ModelRegistry:
-    return ModelRegistry(FilesystemArtifactStore(), f"{spec['artifact_root']}/{spec['model']}")
 
 
 def crown(spec: dict, tmp_path: Path, *, bias: float, day: int, broken: bool = False) -> str:

@@ -6,11 +6,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from airflow_mlprovider.artifacts import sha256_file
-from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore, path_of
+from airflow_mlprovider.backends.local.filesystem_store import path_of
 from airflow_mlprovider.operators.base import DECIDE, EVALUATE, TRAIN
 from airflow_mlprovider.operators.register import RegisterOperator, run_interval
-from airflow_mlprovider.registry.store import ModelRegistry
-from tests.registry.run_fixtures import make_artifact, make_context, make_spec, utc
+from tests.registry.run_fixtures import make_artifact, make_context, make_spec, registry_of, utc
 
 
 def register_context(tmp_path: Path, day: int, *, rmse: float = 0.5, name: str | None = None) -> dict:
@@ -25,9 +24,6 @@ def register_context(tmp_path: Path, day: int, *, rmse: float = 0.5, name: str |
 def register(spec: dict, context: dict) -> dict:
     return RegisterOperator(task_id="register", spec=spec, spec_source="/specs/linear.model.yaml").execute(context)
 
-
-def registry_of(spec: dict) -> ModelRegistry:
-    return ModelRegistry(FilesystemArtifactStore(), f"{spec['artifact_root']}/{spec['model']}")
 
 
 def test_without_serving_the_version_becomes_champion(tmp_path: Path) -> None:

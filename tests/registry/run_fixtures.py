@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_mlprovider.artifacts import write_manifest
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+from airflow_mlprovider.registry.store import ModelRegistry
 
 MODEL_MODULE = '''
 import json
@@ -96,6 +98,11 @@ def make_spec(root: Path, *, serving: bool = False, **sections: Any) -> dict[str
     if serving:
         doc["serving"] = {"endpoint": "linear"}
     return doc
+
+
+def registry_of(spec: dict[str, Any]) -> ModelRegistry:
+    """The registry the operators of `spec` (made by make_spec) use."""
+    return ModelRegistry(FilesystemArtifactStore(), f"{spec['artifact_root']}/{spec['model']}")
 
 
 class FakeTaskInstance:
