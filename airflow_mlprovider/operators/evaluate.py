@@ -215,14 +215,15 @@ class DecideOperator(ModelSpecOperator, SkipMixin):
             return result
 
         registry.register(candidate)
-        registry.record(
-            candidate.version_id,
-            event,
-            reason,
-            candidate=evaluation["candidate"]["value"],
-            champion=None if champion is None else champion["value"],
-            champion_version=None if champion is None else champion["version_id"],
-        )
+        if not any(e["event"] == event for e in registry.events(candidate.version_id)):  # a retry records it once
+            registry.record(
+                candidate.version_id,
+                event,
+                reason,
+                candidate=evaluation["candidate"]["value"],
+                champion=None if champion is None else champion["value"],
+                champion_version=None if champion is None else champion["version_id"],
+            )
         downstream = [t for t in self.get_flat_relatives(upstream=False) if not t.is_teardown]
         if downstream:
             # skip() ends execute with DownstreamTasksSkipped, before Airflow would push the return value
