@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.backends.snowflake.snowflake_testing import CONN_ID, FolderStore
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+
+CONN_ID = "snowflake_test"
 
 
 @pytest.fixture
@@ -39,5 +41,16 @@ def fake_snowflake(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FolderStore:
-    return FolderStore(tmp_path / "store")
+def snowflake_conn_id(fake_snowflake: Any) -> str:
+    return CONN_ID
+
+
+@pytest.fixture
+def store() -> FilesystemArtifactStore:
+    return FilesystemArtifactStore()
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> str:
+    """Where the operator would put the raw extract (a file:// run URI)."""
+    return f"file://{tmp_path}/artifacts/demand/runs/manual__2024-03-01/data/raw.parquet"

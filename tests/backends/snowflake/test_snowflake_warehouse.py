@@ -7,12 +7,13 @@ import datetime as dt
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_mlprovider.backends.local.filesystem_store import path_of
+
 from airflow_mlprovider.backends.snowflake.warehouse import SnowflakeWarehouse
 from airflow_mlprovider.spec.model import Warehouse
 
-from tests.backends.snowflake.snowflake_testing import CONN_ID
 
-DEST = "s3://bucket/ml/demand/runs/manual__2024-03-01/data/raw.parquet"
+S3_DEST = "s3://bucket/ml/demand/runs/manual__2024-03-01/data/raw.parquet"
 
 
 def create_sales(cursor, rows: int) -> None:
@@ -24,23 +25,23 @@ def create_sales(cursor, rows: int) -> None:
     )
 
 
-def test_extract_binds_parameters_and_writes_the_typed_result(fake_snowflake, store) -> None:
+def test_extract_binds_parameters_and_writes_the_typed_result(fake_snowflake, snowflake_conn_id, store, dest) -> None:
     create_sales(fake_snowflake, 600)
-    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=CONN_ID))
+    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=snowflake_conn_id))
     sql = (
         f"SELECT day, store, units_sold, price, promo FROM sales "
         f"WHERE day >= {warehouse.placeholder} AND store = {warehouse.placeholder} ORDER BY units_sold"
     )
 
-    result = warehouse.extract(sql, [dt.date(2024, 2, 1), "store_1"], DEST, store)
+    result = warehouse.extract(sql, [dt.date(2024, 2, 1), "store_1"], dest, store)
 
-    table = pq.read_table(store.local(DEST))
+    table = pq.read_table(path_of(dest))
     fake_snowflake.execute(
         "SELECT day, store, units_sold, price, promo FROM sales WHERE day >= '2024-02-01' AND store = 'store_1' "
         "ORDER BY units_sold"
     )
     expected = fake_snowflake.fetchall()
-    assert result.uri == DEST
+    assert result.uri == dest
     assert result.rows == len(expected) == table.num_rows > 0
     assert result.columns == ("day", "store", "units_sold", "price", "promo")
     assert [str(t) for t in table.schema.types] == ["date32[day]", "string", "int64", "double", "bool"]
@@ -49,36 +50,36 @@ def test_extract_binds_parameters_and_writes_the_typed_result(fake_snowflake, st
     ]
 
 
-def test_a_bound_value_is_never_sql(fake_snowflake, store) -> None:
+def test_a_bound_value_is_never_sql(fake_snowflake, snowflake_conn_id, store, dest) -> None:
     create_sales(fake_snowflake, 30)
-    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=CONN_ID))
+    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=snowflake_conn_id))
 
-    result = warehouse.extract("SELECT store FROM sales WHERE store = %s", ["x' OR '1'='1"], DEST, store)
+    result = warehouse.extract("SELECT store FROM sales WHERE store = %s", ["x' OR '1'='1"], dest, store)
 
     assert result.rows == 0
-    assert pq.read_table(store.local(DEST)).schema.names == ["store"]
+    assert pq.read_table(path_of(dest)).schema.names == ["store"]
 
 
-def test_many_rows_stream_in_bounded_batches(fake_snowflake, store) -> None:
+def test_many_rows_stream_in_bounded_batches(fake_snowflake, snowflake_conn_id, store, dest) -> None:
     create_sales(fake_snowflake, 5000)
-    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=CONN_ID), batch_rows=1000)
+    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=snowflake_conn_id), batch_rows=1000)
 
-    result = warehouse.extract("SELECT units_sold, price FROM sales ORDER BY units_sold", [], DEST, store)
+    result = warehouse.extract("SELECT units_sold, price FROM sales ORDER BY units_sold", [], dest, store)
 
-    parquet = pq.ParquetFile(store.local(DEST))
+    parquet = pq.ParquetFile(path_of(dest))
     assert result.rows == parquet.metadata.num_rows == 5000
     assert parquet.num_row_groups == 5  # one row group per fetched batch: never all rows at once
     assert parquet.read().column("units_sold").to_pylist() == list(range(5000))
 
 
-def test_nulls_keep_the_column_type_from_the_description(fake_snowflake, store) -> None:
+def test_nulls_keep_the_column_type_from_the_description(fake_snowflake, snowflake_conn_id, store, dest) -> None:
     fake_snowflake.execute("CREATE TABLE readings (read_at TIMESTAMP_NTZ, value NUMBER(8, 3), note VARCHAR)")
     fake_snowflake.execute("INSERT INTO readings VALUES (NULL, NULL, NULL), ('2024-01-01 10:00:00', 1.5, 'ok')")
-    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=CONN_ID), batch_rows=1)
+    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=snowflake_conn_id), batch_rows=1)
 
-    warehouse.extract("SELECT read_at, value, note FROM readings ORDER BY read_at NULLS FIRST", [], DEST, store)
+    warehouse.extract("SELECT read_at, value, note FROM readings ORDER BY read_at NULLS FIRST", [], dest, store)
 
-    table = pq.read_table(store.local(DEST))
+    table = pq.read_table(path_of(dest))
     assert [str(t) for t in table.schema.types] == ["timestamp[us]", "double", "string"]
     assert table.to_pylist() == [
         {"read_at": None, "value": None, "note": None},
@@ -86,43 +87,42 @@ def test_nulls_keep_the_column_type_from_the_description(fake_snowflake, store) 
     ]
 
 
-def test_small_extract_stays_local_even_with_an_unload_stage(fake_snowflake, store) -> None:
+def test_small_extract_stays_local_even_with_an_unload_stage(fake_snowflake, snowflake_conn_id, store, dest) -> None:
     create_sales(fake_snowflake, 100)
     fake_snowflake.execute("CREATE STAGE ml_unload URL = 's3://ml-unload/snowflake/'")
     warehouse = SnowflakeWarehouse(
-        Warehouse(type="snowflake", conn_id=CONN_ID, unload_stage="ml_unload", unload_threshold_rows=100)
+        Warehouse(type="snowflake", conn_id=snowflake_conn_id, unload_stage="ml_unload", unload_threshold_rows=100)
     )
 
-    result = warehouse.extract("SELECT * FROM sales", [], DEST, store)
+    result = warehouse.extract("SELECT * FROM sales", [], dest, store)
 
-    assert result.uri == DEST and result.rows == 100
+    assert result.uri == dest and result.rows == 100
 
 
-def test_large_extract_is_unloaded_to_the_stage_s3_prefix(fake_snowflake, store) -> None:
+def test_large_extract_is_unloaded_to_the_stage_s3_prefix(fake_snowflake, snowflake_conn_id, store) -> None:
     create_sales(fake_snowflake, 500)
     fake_snowflake.execute("CREATE STAGE ml_unload URL = 's3://ml-unload/snowflake/'")
     warehouse = SnowflakeWarehouse(
-        Warehouse(type="snowflake", conn_id=CONN_ID, unload_stage="ml_unload", unload_threshold_rows=100)
+        Warehouse(type="snowflake", conn_id=snowflake_conn_id, unload_stage="ml_unload", unload_threshold_rows=100)
     )
 
-    result = warehouse.extract("SELECT day, units_sold FROM sales WHERE units_sold >= %s", [50], DEST, store)
+    result = warehouse.extract("SELECT day, units_sold FROM sales WHERE units_sold >= %s", [50], S3_DEST, store)
 
     # fakesnow acknowledges COPY INTO <stage> without writing files: the Parquet files are real Snowflake's part
     assert result.uri == "s3://ml-unload/snowflake/ml/demand/runs/manual__2024-03-01/data/raw/"
     assert result.rows == 450
     assert result.columns == ("day", "units_sold")
-    assert not store.local(DEST).exists()
 
 
-def test_an_internal_or_missing_stage_is_a_clear_error(fake_snowflake, store) -> None:
+def test_an_internal_or_missing_stage_is_a_clear_error(fake_snowflake, snowflake_conn_id, store, dest) -> None:
     create_sales(fake_snowflake, 10)
     fake_snowflake.execute("CREATE STAGE internal_stage")
     for stage, message in [("internal_stage", "not an external S3 stage"), ("nowhere", "was not found")]:
         warehouse = SnowflakeWarehouse(
-            Warehouse(type="snowflake", conn_id=CONN_ID, unload_stage=stage, unload_threshold_rows=1)
+            Warehouse(type="snowflake", conn_id=snowflake_conn_id, unload_stage=stage, unload_threshold_rows=1)
         )
         with pytest.raises(ValueError, match=message):
-            warehouse.extract("SELECT * FROM sales", [], DEST, store)
+            warehouse.extract("SELECT * FROM sales", [], dest, store)
 
 
 def test_a_connection_id_is_required() -> None:
