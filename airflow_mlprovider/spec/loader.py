@@ -1,0 +1,494 @@
+"""Load `*.model.yaml` specs: YAML -> defaults merged -> JSON Schema -> rules the schema cannot say -> ModelSpec.
+
+Every problem becomes a SpecError at file:line:column. The dag-processor re-parses all specs every 30 s, so
+the valid path does no extra work: the YAML is composed into nodes (for line numbers) only when there is an
+error, the schema validators are compiled once, and files that many specs share are read once per change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, by_relevance
+
+from airflow_mlprovider.spec.contract_check import check_model_module
+from airflow_mlprovider.spec.errors import (
+    SpecError,
+    SpecValidationError,
+    format_path,
+    schema_error_message,
+    show,
+    unknown_key_message,
+)
+from airflow_mlprovider.spec.model import BUILTIN_METRIC_DIRECTIONS, ModelSpec
+
+SPEC_SUFFIX = ".model.yaml"
+DEFAULTS_FILE = "mlprovider.defaults.yaml"
+DEFAULTS_ENV = "MLPROVIDER_DEFAULTS_FILE"
+SCHEMA_FILE = Path(__file__).with_name("spec.schema.json")
+# Keys that describe one model: a defaults file shared by many specs may not set them.
+SPEC_ONLY_KEYS = ("model", "description", "data", "code", "evaluate")
+_SPEC_PATHS = (("code", "module"), ("code", "request_schema"), ("code", "response_schema"), ("data", "dbt", "project"))
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_WEAK = frozenset({"anyOf", "oneOf"})
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class LoadResult:
+    """The valid specs of a folder, and each invalid spec file's errors (keyed by the spec file)."""
+
+    specs: list[ModelSpec] = field(default_factory=list)
+    errors: dict[str, list[SpecError]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- YAML
+
+
+class _SpecYamlLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
+    """Safe YAML (no object-constructing tags), dates kept as the text written, duplicate keys rejected."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    first = seen[key_node.value].start_mark.line + 1
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {show(key_node.value)} (first set on line {first})",
+                        key_node.start_mark,
+                    )
+                seen[key_node.value] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+_SpecYamlLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node)
+)
+
+
+class _Source:
+    """A YAML file's text and document; its nodes (for line numbers) are composed only when asked."""
+
+    def __init__(self, file: str, text: str | None, doc: dict[str, Any], folder: Path) -> None:
+        self.file, self.text, self.doc, self.folder = file, text, doc, folder
+
+    @cached_property
+    def root(self) -> yaml.Node | None:
+        return yaml.compose(self.text, Loader=_SpecYamlLoader) if self.text is not None else None
+
+    def has(self, path: Path_) -> bool:
+        return _has(self.doc, path)
+
+    def error(self, path: Path_, message: str, *, at_key: bool = False) -> SpecError:
+        """An error at `path`: its value's line (or its key's), else the deepest part of the path that exists."""
+        node, key_node, complete = _walk(self.root, path) if self.root is not None else (None, None, False)
+        target = key_node if (at_key or not complete) and key_node is not None else node
+        if target is None:
+            return SpecError(self.file, None, None, format_path(path), message)
+        return SpecError(self.file, target.start_mark.line + 1, target.start_mark.column + 1, format_path(path), message)
+
+
+def _has(doc: Any, path: Path_) -> bool:
+    for part in path:
+        if isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        elif isinstance(doc, list) and isinstance(part, int) and 0 <= part < len(doc):
+            doc = doc[part]
+        else:
+            return False
+    return True
+
+
+def _walk(node: yaml.Node, path: Path_) -> tuple[yaml.Node, yaml.Node | None, bool]:
+    key_node = None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            if match is None:
+                return node, key_node, False
+            key_node, node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            return node, key_node, False
+    return node, key_node, True
+
+
+def _read_yaml(path: Path, what: str) -> tuple[str, Any]:
+    """The file's text and YAML document; raises SpecValidationError for unreadable files and bad YAML."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, yaml.load(text, Loader=_SpecYamlLoader)  # noqa: S506 - a safe loader subclass
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecValidationError([SpecError(file, None, None, "", f"cannot read the {what}: {exc}")]) from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise SpecValidationError([SpecError(file, line, column, "", _yaml_problem(exc))]) from exc
+    except yaml.YAMLError as exc:
+        raise SpecValidationError([SpecError(file, None, None, "", f"not valid YAML: {exc}")]) from exc
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    tag = re.search(r"constructor for the tag '([^']+)'", exc.problem or "")
+    if tag:
+        shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+        return (f"the YAML tag {shown} is not allowed: a spec holds only mappings, lists, strings, numbers, "
+                "true/false and null")
+    if (exc.problem or "").startswith("duplicate key"):
+        return exc.problem
+    context = f" {exc.context}" if exc.context else ""
+    return f"YAML syntax error: {exc.problem}{context}"
+
+
+def _read_source(path: Path, what: str) -> _Source:
+    text, doc = _read_yaml(path, what)
+    if not isinstance(doc, dict):
+        got = "an empty file" if doc is None else f"a {type(doc).__name__}"
+        raise SpecValidationError([SpecError(str(path), 1, 1, "", f"the {what} must be a mapping of keys, got {got}")])
+    return _Source(str(path), text, doc, path.parent.absolute())
+
+
+# ---------------------------------------------------------------- schema
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+@cache
+def spec_validator() -> Draft202012Validator:
+    """The one compiled validator of merged spec documents."""
+    return Draft202012Validator(_schema())
+
+
+@cache
+def defaults_validator() -> Draft202012Validator:
+    """The spec schema without the per-model keys and with nothing required: what a defaults file may hold."""
+    schema = _without_required(_schema())
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in SPEC_ONLY_KEYS}
+    return Draft202012Validator(schema)
+
+
+def _without_required(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_required(v) for k, v in schema.items() if k != "required"}
+    if isinstance(schema, list):
+        return [_without_required(v) for v in schema]
+    return schema
+
+
+def _relevance(error: ValidationError) -> tuple[Any, ...]:
+    # jsonschema's by_relevance, with the path compared as text: YAML may give non-string keys
+    return (-len(error.path), error.validator not in _WEAK, [str(p) for p in error.path])
+
+
+def _schema_errors(
+    doc: dict[str, Any], validator: Draft202012Validator, locate: Callable[..., SpecError], *, defaults: bool = False
+) -> list[SpecError]:
+    defs = validator.schema.get("$defs", {})
+    errors = []
+    for error in sorted(validator.iter_errors(doc), key=_relevance, reverse=True):
+        path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties":
+            known = list(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - set(known), key=str):
+                if defaults and not path and key in SPEC_ONLY_KEYS:
+                    message = f"{show(key)} describes one model: set it in each spec, not in the defaults file"
+                else:
+                    message = unknown_key_message(key, known)
+                errors.append(locate(path + (key,), message, at_key=True))
+            continue
+        if error.validator in _WEAK and error.context:
+            best = max(error.context, key=by_relevance())
+            if len(best.absolute_path) > len(path):  # an option matched the shape: its deeper error says more
+                error, path = best, tuple(best.absolute_path)
+        errors.append(locate(path, schema_error_message(error, defs), at_key=error.validator == "required"))
+    return list(dict.fromkeys(errors))
+
+
+# ---------------------------------------------------------------- rules the schema cannot express
+
+Problem = tuple[Path_, str]
+
+
+def _rollout_rules(doc: dict[str, Any]) -> Iterator[Problem]:
+    if "rollout" not in doc:
+        return
+    if "serving" not in doc:
+        yield ("rollout",), "rollout needs a serving section: traffic can only move between served variants"
+    steps = doc["rollout"].get("steps", [])
+    for i in range(1, len(steps)):
+        if steps[i] <= steps[i - 1]:
+            yield ("rollout", "steps", i), f"{steps[i]} follows {steps[i - 1]}: steps must be strictly increasing"
+    if steps and steps[-1] != 100:
+        yield ("rollout", "steps", len(steps) - 1), (
+            f"the last step is {steps[-1]}: steps must end at 100 (the candidate finally takes all traffic)")
+
+
+def _split_rules(doc: dict[str, Any]) -> Iterator[Problem]:
+    split = doc["data"]["split"]
+    held_out = split.get("validation", 0.15) + split.get("test", 0.15)
+    if held_out >= 0.9:
+        yield ("data", "split"), (
+            f"validation + test = {held_out:g} leaves too little to train on: keep the sum below 0.9")
+
+
+def _metric_rules(doc: dict[str, Any]) -> Iterator[Problem]:
+    metric, direction = doc["evaluate"]["metric"], doc["evaluate"].get("direction")
+    known = BUILTIN_METRIC_DIRECTIONS.get(metric)
+    if known and direction and direction != known:
+        yield ("evaluate", "direction"), f"{metric} is always {known}d: set direction: {known} or leave it out"
+
+
+def _warehouse_rules(doc: dict[str, Any]) -> Iterator[Problem]:
+    warehouse = doc.get("warehouse", {"type": "duckdb"})
+    needed = {"duckdb": ("path", "the database file"), "snowflake": ("conn_id", "the Airflow connection id")}
+    key, meaning = needed[warehouse["type"]]
+    if key not in warehouse:
+        yield ("warehouse",), f"a {warehouse['type']} warehouse needs {key} ({meaning})"
+
+
+def _platform_rules(doc: dict[str, Any]) -> Iterator[Problem]:
+    platform, on_s3 = doc.get("platform", "local"), str(doc.get("artifact_root", "")).startswith("s3://")
+    if "artifact_root" not in doc:
+        yield ("artifact_root",), "is not set: give it here or in the defaults file (a folder, file:///path or s3://bucket/prefix)"
+    train = doc.get("train", {})
+    if train.get("compute") == "sagemaker":
+        if platform != "aws":
+            yield ("train", "compute"), "sagemaker training needs platform: aws"
+        if not on_s3:
+            yield ("train", "compute"), "sagemaker training reads and writes S3: artifact_root must be s3://bucket/prefix"
+        if "role_arn" not in train:
+            yield ("train", "compute"), "sagemaker training needs train.role_arn (the SageMaker execution role ARN)"
+    serving = doc.get("serving")
+    if platform == "aws" and serving is not None:
+        if "instance_type" not in serving:
+            yield ("serving",), "platform aws serves on SageMaker: serving.instance_type is required (e.g. ml.m5.large)"
+        if not on_s3:
+            yield ("serving",), "platform aws serves on SageMaker, which reads models from S3: artifact_root must be s3://bucket/prefix"
+    scaling = (serving or {}).get("autoscaling", {})
+    if scaling.get("min_instances", 1) > scaling.get("max_instances", 1):
+        yield ("serving", "autoscaling", "min_instances"), (
+            f"min_instances {scaling['min_instances']} is above max_instances {scaling['max_instances']}")
+
+
+_RULES = (_rollout_rules, _split_rules, _metric_rules, _warehouse_rules, _platform_rules)
+
+
+# ---------------------------------------------------------------- files a spec points at
+
+
+def _get(doc: dict[str, Any], path: Path_) -> Any:
+    for part in path:
+        doc = doc[part]
+    return doc
+
+
+def _set(doc: dict[str, Any], path: Path_, value: Any) -> None:
+    _get(doc, path[:-1])[path[-1]] = value
+
+
+def _resolve_spec_paths(doc: dict[str, Any], spec_dir: Path, dags_root: Path) -> Iterator[Problem]:
+    """Make the model's own files absolute; each must exist inside the dags folder."""
+    root = dags_root.resolve()
+    for path in _SPEC_PATHS:
+        if not _has(doc, path):
+            continue
+        value = _get(doc, path)
+        absolute = Path(os.path.normpath(spec_dir / value))
+        _set(doc, path, str(absolute))
+        if not absolute.resolve().is_relative_to(root):
+            yield path, f"{value!r} is outside the dags folder {root}: model files must live inside it"
+        elif path[-1] == "project" and not (absolute / "dbt_project.yml").is_file():
+            yield path, f"{value!r} is not a dbt project: no dbt_project.yml in {absolute}"
+        elif path[-1] != "project" and not absolute.is_file():
+            yield path, f"{value!r} does not exist (looked for {absolute})"
+
+
+def _resolve_deployment_paths(doc: dict[str, Any], spec: _Source, defaults: _Source | None) -> Iterator[Problem]:
+    """artifact_root and the DuckDB file, relative to the folder of the file that set them."""
+
+    def folder(path: Path_) -> Path:
+        return spec.folder if spec.has(path) or defaults is None else defaults.folder
+
+    root = doc.get("artifact_root")
+    if root is not None:
+        if root.startswith(("s3://", "file://")):
+            pass
+        elif _URI.match(root):
+            yield ("artifact_root",), f"{root!r} is not supported: use a folder, file:///path or s3://bucket/prefix"
+        else:
+            doc["artifact_root"] = Path(os.path.normpath(folder(("artifact_root",)) / root)).as_uri()
+    warehouse_path = ("warehouse", "path")
+    if _has(doc, warehouse_path):
+        _set(doc, warehouse_path, os.path.normpath(folder(warehouse_path) / _get(doc, warehouse_path)))
+
+
+@dataclass(frozen=True)
+class _JsonFile:
+    document: Any = None
+    problem: str | None = None
+
+
+_JSON_CACHE: dict[tuple[str, int, int], _JsonFile] = {}
+
+
+def _json_schema_file(path: str) -> _JsonFile:
+    """A request/response JSON Schema file, parsed and checked once per change (many specs share one)."""
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _JSON_CACHE:
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+            Draft202012Validator.check_schema(document)
+            _JSON_CACHE[key] = _JsonFile(document)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            _JSON_CACHE[key] = _JsonFile(problem=f"{path} is not valid JSON: {exc}")
+        except Exception as exc:  # noqa: BLE001 - jsonschema's SchemaError, or a $ref it cannot resolve
+            reason = getattr(exc, "message", str(exc))
+            _JSON_CACHE[key] = _JsonFile(problem=f"{path} is not a valid JSON Schema: {reason}")
+    return _JSON_CACHE[key]
+
+
+def _model_file_problems(doc: dict[str, Any], path_problems: set[Path_]) -> Iterator[Problem | SpecError]:
+    """The schemas parse and are JSON Schemas, example requests fit the request schema, the module has the contract."""
+    schemas = {}
+    for key in ("request_schema", "response_schema"):
+        if ("code", key) in path_problems:
+            continue
+        loaded = _json_schema_file(doc["code"][key])
+        if loaded.problem:
+            yield ("code", key), loaded.problem
+        else:
+            schemas[key] = loaded.document
+    examples = (doc.get("serving") or {}).get("example_requests", [])
+    if examples and "request_schema" in schemas:
+        request_validator = Draft202012Validator(schemas["request_schema"])
+        for i, example in enumerate(examples):
+            error = next(iter(sorted(request_validator.iter_errors(example), key=_relevance, reverse=True)), None)
+            if error is not None:
+                where = format_path(tuple(error.absolute_path)) or "the request"
+                yield ("serving", "example_requests", i), (
+                    f"does not fit the request schema: {where}: {error.message}")
+    if ("code", "module") not in path_problems:
+        yield from check_model_module(doc["code"]["module"])
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` deep-merged onto `base` into new dicts (mappings merge, everything else is replaced)."""
+    merged = {k: _merge({}, v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in over.items():
+        if isinstance(value, dict):
+            merged[key] = _merge(merged[key] if isinstance(merged.get(key), dict) else {}, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _defaults_path(folder: Path) -> Path | None:
+    path = Path(os.environ[DEFAULTS_ENV]) if os.environ.get(DEFAULTS_ENV) else folder / DEFAULTS_FILE
+    return path if path.is_file() or os.environ.get(DEFAULTS_ENV) else None
+
+
+def _load_defaults(folder: Path) -> _Source | None:
+    """The defaults file for specs under `folder` (MLPROVIDER_DEFAULTS_FILE wins); raises if it is invalid."""
+    path = _defaults_path(folder)
+    if path is None:
+        return None
+    source = _read_source(path, "defaults file")
+    _check_defaults(source)
+    return source
+
+
+def _check_defaults(source: _Source) -> None:
+    errors = _schema_errors(source.doc, defaults_validator(), source.error, defaults=True)
+    if errors:
+        raise SpecValidationError(errors)
+
+
+def _load(path: Path, defaults: _Source | None, dags_root: Path) -> ModelSpec:
+    spec = _read_source(path, "spec")
+    doc = _merge(defaults.doc, spec.doc) if defaults else _merge({}, spec.doc)
+
+    def locate(where: Path_, message: str, *, at_key: bool = False) -> SpecError:
+        owner = spec if spec.has(where) or defaults is None or not defaults.has(where) else defaults
+        return owner.error(where, message, at_key=at_key)
+
+    errors = _schema_errors(doc, spec_validator(), locate)
+    if errors:
+        raise SpecValidationError(errors)
+    problems: list[Problem | SpecError] = [problem for rule in _RULES for problem in rule(doc)]
+    path_problems = list(_resolve_spec_paths(doc, spec.folder, dags_root))
+    problems += path_problems + list(_resolve_deployment_paths(doc, spec, defaults))
+    problems += _model_file_problems(doc, {where for where, _ in path_problems})
+    if problems:
+        raise SpecValidationError(
+            [p if isinstance(p, SpecError) else locate(p[0], p[1]) for p in problems]
+        )
+    return ModelSpec.from_dict(doc, source=str(path))
+
+
+def load_spec_file(
+    path: str | Path, *, defaults: dict[str, Any] | None = None, dags_root: str | Path | None = None
+) -> ModelSpec:
+    """One spec, validated; raises SpecValidationError listing every problem.
+
+    `defaults`: a defaults document (its relative paths resolve against the spec's folder); when None, the
+    defaults file of `dags_root` (default: the spec's folder) or MLPROVIDER_DEFAULTS_FILE is read.
+    """
+    path = Path(path)
+    root = Path(dags_root) if dags_root is not None else path.parent
+    if defaults is None:
+        source = _load_defaults(root)
+    else:
+        source = _Source("<defaults>", None, defaults, path.parent.absolute())
+        _check_defaults(source)
+    return _load(path, source, root)
+
+
+def load_specs(folder: str | Path, *, dags_root: str | Path | None = None) -> LoadResult:
+    """Every `*.model.yaml` under `folder`; never raises for a bad spec (its errors are in the result)."""
+    folder = Path(folder)
+    root = Path(dags_root) if dags_root is not None else folder
+    files = sorted(folder.rglob("*" + SPEC_SUFFIX))
+    result = LoadResult()
+    try:
+        defaults = _load_defaults(folder)
+    except SpecValidationError as exc:
+        result.errors = {str(file): list(exc.errors) for file in files}
+        return result
+    by_model: dict[str, list[ModelSpec]] = defaultdict(list)
+    for file in files:
+        try:
+            spec = _load(file, defaults, root)
+        except SpecValidationError as exc:
+            result.errors[str(file)] = exc.errors
+        else:
+            by_model[spec.model].append(spec)
+    for model, specs in by_model.items():
+        if len(specs) == 1:
+            result.specs.append(specs[0])
+            continue
+        for spec in specs:
+            others = ", ".join(other.source for other in specs if other is not spec)
+            message = f"model {model!r} is also defined in {others}: model names are DAG ids and must be unique"
+            result.errors[spec.source] = [_read_source(Path(spec.source), "spec").error(("model",), message)]
+    return result
