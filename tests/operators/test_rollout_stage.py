@@ -1,0 +1,207 @@
+"""The rollout stage in real DAG runs (dag.test runs the deferred trigger inline), plus start/resume directly.
+
+The endpoint is the in-memory double from test_serving; the registry is real, on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.dag_processing.bundles.manager import DagBundlesManager
+from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, TaskGroup
+from airflow.sdk.exceptions import TaskDeferred
+from test_serving import ENDPOINT, FakeTI, MemoryEndpoint, register, registry_of, write_spec
+
+from airflow_mlprovider.operators.base import DEPLOY
+from airflow_mlprovider.operators.rollout import RolloutOperator
+from airflow_mlprovider.operators.serving import (
+    DeployOperator,
+    FinalizeOperator,
+    HealthCheckOperator,
+    RollbackOperator,
+    variant_name,
+)
+from airflow_mlprovider.rollout import RolloutState
+from airflow_mlprovider.spec.model import ModelSpec
+from airflow_mlprovider.triggers.rollout import RolloutTrigger
+
+#: endpoint doubles by spec source, so a trigger rebuilt from its kwargs finds its test's endpoint
+ENDPOINTS: dict[str, MemoryEndpoint] = {}
+
+
+class MemoryRolloutTrigger(RolloutTrigger):
+    def metrics_source(self, spec: ModelSpec) -> MemoryEndpoint:
+        return ENDPOINTS[self.spec_source]
+
+
+def bound(cls: type, source: str, **extra: Any) -> type:
+    """`cls` acting on the test's in-memory endpoint."""
+    return type(cls.__name__, (cls,), {"serving_backend": lambda self: ENDPOINTS[source], **extra})
+
+
+def stage_dag(spec: dict[str, Any], source: str, version_id: str) -> DAG:
+    """register (stubbed) -> deploy -> health_check -> rollout -> finalize | rollback, wired like the factory."""
+    common = {"spec": spec, "spec_source": source}
+    with DAG(f"stage_{Path(source).stem}", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
+        with TaskGroup("promote"):
+            registered = PythonOperator(task_id="register", python_callable=lambda: {"version_id": version_id})
+            deploy = bound(DeployOperator, source)(task_id="deploy", **common)
+            health = bound(HealthCheckOperator, source)(task_id="health_check", **common)
+        with TaskGroup("rollout"):
+            rollout = bound(RolloutOperator, source, trigger_class=MemoryRolloutTrigger)(task_id="rollout", **common)
+            finalize = bound(FinalizeOperator, source)(task_id="finalize", **common)
+            rollback = bound(RollbackOperator, source)(task_id="rollback", trigger_rule="all_done", **common)
+        registered >> deploy >> health >> rollout >> [finalize, rollback]
+    # dag.test() runs only DAGs whose serialized version is in the metadata DB: record this one.
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+    return dag
+
+
+def run_stage(tmp_path: Path, *, candidate_error_rate: float, with_champion: bool = True,
+              healthy: bool = True) -> tuple[Any, MemoryEndpoint, dict[str, Any], str]:
+    spec = write_spec(tmp_path, rollout={"steps": [10, 50, 100], "check_interval": "0.05s", "min_requests": 50,
+                                         "step_timeout": "20s"})
+    source = str(tmp_path / "churn.model.yaml")
+    endpoint = ENDPOINTS[source] = MemoryEndpoint()
+    if with_champion:
+        registry_of(spec).promote(register(spec, 2).version_id, "first")
+    candidate = register(spec, 3)
+    name = variant_name(candidate.version_id)
+    endpoint.traffic.error_rates[name] = candidate_error_rate
+    if not healthy:
+        endpoint.answers[name] = lambda request: (500, {"error": "model crashed"})
+    dag_run = stage_dag(spec, source, candidate.version_id).test()
+    return dag_run, endpoint, spec, name
+
+
+def states(dag_run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def rollout_result(dag_run: Any) -> dict[str, Any]:
+    [ti] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "rollout.rollout"]
+    return ti.xcom_pull(task_ids="rollout.rollout")
+
+
+def test_a_good_candidate_walks_every_step_and_is_finalized(airflow_db: str, tmp_path: Path) -> None:
+    dag_run, endpoint, spec, candidate = run_stage(tmp_path, candidate_error_rate=0.01)
+    assert states(dag_run)["rollout.finalize"] == "success"
+    assert states(dag_run)["rollout.rollback"] == "skipped"
+    assert str(dag_run.state) == "success"
+    # deploy restores the champion (the endpoint started empty), then the three steps
+    assert [weights.get(candidate, 0.0) for weights in endpoint.history] == [0.0, 10.0, 50.0, 100.0]
+    assert endpoint.describe(ENDPOINT) == {candidate: 100.0}
+    assert variant_name(registry_of(spec).champion().version_id) == candidate
+    assert rollout_result(dag_run)["action"] == "complete"
+
+
+def test_a_bad_candidate_is_rolled_back_and_the_run_succeeds(airflow_db: str, tmp_path: Path) -> None:
+    dag_run, endpoint, spec, candidate = run_stage(tmp_path, candidate_error_rate=0.25)
+    assert states(dag_run)["rollout.finalize"] == "skipped"
+    assert states(dag_run)["rollout.rollback"] == "success"
+    assert str(dag_run.state) == "success", "a decided rollback is a safe, normal outcome"
+    champion = endpoint.only_full_weight()
+    assert champion != candidate and candidate not in endpoint.describe(ENDPOINT)
+    assert endpoint.history[-1] == {champion: 100.0, candidate: 0.0}, "the rollout itself stops its traffic"
+    assert rollout_result(dag_run)["action"] == "rollback"
+    events = [e["event"] for e in registry_of(spec).events(registry_of(spec).versions()[-1].version_id)]
+    assert "rolled_back" in events
+
+
+def test_the_first_model_is_finalized_at_once(airflow_db: str, tmp_path: Path) -> None:
+    dag_run, endpoint, spec, candidate = run_stage(tmp_path, candidate_error_rate=0.01, with_champion=False)
+    assert states(dag_run)["rollout.finalize"] == "success"
+    assert states(dag_run)["rollout.rollback"] == "skipped"
+    assert endpoint.describe(ENDPOINT) == {candidate: 100.0}
+    assert endpoint.history == [{candidate: 100.0}], "no partial steps without a champion to compare with"
+
+
+def test_a_failed_health_check_repairs_the_endpoint_and_fails_the_run(airflow_db: str, tmp_path: Path) -> None:
+    dag_run, endpoint, spec, candidate = run_stage(tmp_path, candidate_error_rate=0.01, healthy=False)
+    result = states(dag_run)
+    assert result["promote.health_check"] == "failed"
+    assert result["rollout.rollout"] == "upstream_failed"
+    assert result["rollout.rollback"] == "failed", "repaired, then failed so the run shows the stage broke"
+    assert str(dag_run.state) == "failed"
+    assert candidate not in endpoint.describe(ENDPOINT)
+    assert endpoint.only_full_weight() != candidate
+    assert all(weights.get(candidate, 0.0) == 0.0 for weights in endpoint.history), "no user traffic reached it"
+
+
+# --- start and resume, called directly ---------------------------------------------------------
+
+
+def deployed_endpoint(tmp_path: Path, candidate_weight: float) -> tuple[RolloutOperator, MemoryEndpoint, dict]:
+    spec = write_spec(tmp_path)
+    source = str(tmp_path / "direct.model.yaml")
+    endpoint = ENDPOINTS[source] = MemoryEndpoint()
+    registry_of(spec).promote(register(spec, 2).version_id, "first")
+    candidate = register(spec, 3)
+    deployed = bound(DeployOperator, source)(task_id="deploy", spec=spec, spec_source=source).execute(
+        {"ti": FakeTI({"promote.register": {"version_id": candidate.version_id}}), "run_id": "r"}
+    )
+    if candidate_weight:
+        endpoint.set_weights(ENDPOINT, {deployed["candidate"]: candidate_weight,
+                                        deployed["champion"]: 100 - candidate_weight})
+    rollout = bound(RolloutOperator, source)(task_id="rollout", spec=spec, spec_source=source)
+    return rollout, endpoint, deployed
+
+
+def defer(rollout: RolloutOperator, deployed: dict[str, Any]) -> TaskDeferred:
+    with pytest.raises(TaskDeferred) as deferred:
+        rollout.execute({"ti": FakeTI({DEPLOY: deployed}), "run_id": "r"})
+    return deferred.value
+
+
+def test_start_sets_the_first_step_and_defers(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 0)
+    deferred = defer(rollout, deployed)
+    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 90.0, deployed["candidate"]: 10.0}
+    assert deferred.method_name == "execute_complete"
+    assert deferred.timeout.total_seconds() > ModelSpec.from_dict(rollout.spec, "x").rollout.timeout_s
+    classpath, kwargs = deferred.trigger.serialize()
+    assert classpath == "airflow_mlprovider.triggers.rollout.RolloutTrigger"
+    assert (kwargs["champion"], kwargs["candidate"], kwargs["endpoint"]) == (
+        deployed["champion"], deployed["candidate"], ENDPOINT)
+    assert RolloutState.from_dict(kwargs["state"]).step_index == 0
+
+
+def test_a_retry_resumes_at_the_step_the_endpoint_is_at(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 50)
+    started = time.time()
+    state = RolloutState.from_dict(defer(rollout, deployed).trigger.serialize()[1]["state"])
+    assert (state.step_index, state.weight) == (1, 50.0)
+    assert state.step_started_at >= started, "the resumed step's window starts now"
+    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 50.0, deployed["candidate"]: 50.0}
+
+
+def test_an_advance_event_shifts_traffic_and_defers_again(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 10)
+    state = RolloutState(step_index=1, weight=50.0, started_at=time.time(), step_started_at=time.time())
+    event = {"action": "advance", "weight": 50.0, "reason": "ok", "stats": {}, "state": state.to_dict()}
+    with pytest.raises(TaskDeferred) as deferred:
+        rollout.execute_complete({"ti": FakeTI({DEPLOY: deployed}), "run_id": "r"}, event)
+    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 50.0, deployed["candidate"]: 50.0}
+    assert deferred.value.trigger.serialize()[1]["state"] == state.to_dict()
+
+
+def test_rollout_refuses_an_endpoint_without_its_variants(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 0)
+    endpoint.remove(ENDPOINT, deployed["candidate"])
+    with pytest.raises(Exception, match="are not on endpoint 'churn'.*the deploy task must run again"):
+        rollout.execute({"ti": FakeTI({DEPLOY: deployed}), "run_id": "r"})
+
+
+def test_an_unknown_event_fails_clearly(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 10)
+    with pytest.raises(Exception, match="unknown rollout event 'pause' \\(allowed: advance, complete, rollback\\)"):
+        rollout.execute_complete({"ti": FakeTI({DEPLOY: deployed}), "run_id": "r"}, {"action": "pause"})
