@@ -18,7 +18,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from airflow_mlprovider.artifacts import CODE_DIR, MODEL_DIR, manifest_digest, write_manifest
+from airflow_mlprovider.artifacts import CODE_DIR, MODEL_DIR, write_manifest
 from airflow_mlprovider.backends.base import ArtifactStore, TrainingJob, TrainingResult
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,6 @@ class SubprocessTrainingCompute:
             artifact_uri=job.artifact_uri,
             manifest=manifest["files"],
             duration_s=time.monotonic() - started,
-            detail={"manifest_digest": manifest_digest(manifest["files"])},
         )
 
     def _write_job(self, job: TrainingJob, work: Path, model_dir: Path) -> Path:

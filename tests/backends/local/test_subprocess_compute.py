@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from airflow_mlprovider.artifacts import verify_manifest
+from airflow_mlprovider.artifacts import manifest_digest, verify_manifest
 from airflow_mlprovider.backends.base import TrainingJob
 from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
 from airflow_mlprovider.backends.local.subprocess_compute import (
@@ -64,7 +64,7 @@ def test_training_writes_model_code_and_manifest_and_relays_the_child_output(tmp
     artifact = tmp_path / "run" / "artifact"
     assert result.artifact_uri == job.artifact_uri
     assert sorted(result.manifest) == ["code/my_model.py", "model/weights.txt"]
-    assert verify_manifest(artifact)["digest"] == result.detail["manifest_digest"]
+    assert verify_manifest(artifact)["digest"] == manifest_digest(result.manifest)
     assert (artifact / "code" / "my_model.py").read_text() == Path(job.module_path).read_text()
     assert "[train my_model] rows 8 3 3 2025-01-02T00:00:00+00:00" in caplog.text
     assert "fitting for manual__1" in caplog.text
