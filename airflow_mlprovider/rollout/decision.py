@@ -13,8 +13,9 @@ from airflow_mlprovider.rollout.policy import RolloutPolicy
 from airflow_mlprovider.rollout.state import RolloutState
 
 # Error classes judged, with their share of the significance: the rollback statistic is the weighted mixture
-# of both classes' statistics, so the chance of a false rollback stays alpha in total.
-ERROR_CLASSES: dict[str, float] = {"5xx": 0.5, "4xx": 0.5}
+# of both classes' statistics, so the chance of a false rollback stays alpha in total. 5xx are the model's
+# own failures and get most of it; 4xx move only when the request contract changes.
+ERROR_CLASSES: dict[str, float] = {"5xx": 0.8, "4xx": 0.2}
 _FIELDS = ("requests", "errors_5xx", "errors_4xx")
 
 
@@ -108,8 +109,8 @@ def decide(
         acceptance_log_lr={c: None if v is None else round(v, 4) for c, v in acceptance.items()},
         acceptance_threshold=round(accept_at, 4),
     )
-    evidence = {
-        "llr": total_llr,
+    evidence = {  # this window stays open: its counts are remembered, its evidence is recomputed next check
+        "llr": done_llr,
         "done": {"candidate": done_cand.dump(), "champion": done_champ.dump()},
         "seen": {"candidate": cand.dump(), "champion": champ.dump()},
     }

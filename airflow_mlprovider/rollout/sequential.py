@@ -29,7 +29,7 @@ import math
 # (ratio to the tolerated error rate, prior weight). The first is the detectable increase: power is the
 # chance of catching a candidate with that many more errors. Larger ratios catch grossly bad candidates
 # after a few hundred requests instead of a few thousand.
-ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.5), (3.0, 0.5))
+ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.4), (3.0, 0.6))
 DETECTABLE_RATIO = ALTERNATIVES[0][0]
 
 

@@ -136,12 +136,12 @@ class Guardrails:
 @dataclass(frozen=True)
 class Rollout:
     steps: tuple[int, ...] = (5, 25, 50, 100)
-    check_interval_s: float = 30.0
+    check_interval_s: float = 10.0
     min_requests: int = 200
-    max_error_rate_increase: float = 0.002
+    max_error_rate_increase: float = 0.0
     significance: float = 0.01
     power: float = 0.95
-    step_timeout_s: float = 1800.0
+    step_timeout_s: float = 3600.0
     timeout_s: float = 10800.0
     guardrails: Guardrails = field(default_factory=Guardrails)
 
@@ -251,12 +251,12 @@ class ModelSpec:
             ),
             rollout=Rollout(
                 steps=tuple(ro.get("steps", (5, 25, 50, 100))),
-                check_interval_s=seconds(ro.get("check_interval", "30s")),
+                check_interval_s=seconds(ro.get("check_interval", "10s")),
                 min_requests=ro.get("min_requests", 200),
-                max_error_rate_increase=ro.get("max_error_rate_increase", 0.002),
+                max_error_rate_increase=ro.get("max_error_rate_increase", 0.0),
                 significance=ro.get("significance", 0.01),
                 power=ro.get("power", 0.95),
-                step_timeout_s=seconds(ro.get("step_timeout", "30m")),
+                step_timeout_s=seconds(ro.get("step_timeout", "1h")),
                 timeout_s=seconds(ro.get("timeout", "3h")),
                 guardrails=Guardrails(**ro.get("guardrails", {})),
             ),

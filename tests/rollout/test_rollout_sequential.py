@@ -1,0 +1,52 @@
+"""The statistics on hand-computable cases."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from airflow_mlprovider.rollout import sequential
+
+
+def test_conditional_llr_without_tolerance_is_the_binomial_on_the_request_share():
+    # 100 vs 900 requests: under the null each error is the candidate's with p0 = 0.1; ratio 3 -> p1 = 0.3/1.2.
+    llr = sequential.conditional_llr(100, 4, 900, 6, tolerance=0.0, ratio=3.0)
+    p0, p1 = 0.1, 0.25
+    assert llr == pytest.approx(4 * math.log(p1 / p0) + 6 * math.log((1 - p1) / (1 - p0)))
+
+
+def test_conditional_llr_with_tolerance_uses_the_champions_smoothed_rate():
+    llr = sequential.conditional_llr(100, 4, 900, 9, tolerance=0.01, ratio=2.0)
+    rate = 9.5 / 901
+    p0 = 100 * (rate + 0.01) / (100 * (rate + 0.01) + 900 * rate)
+    p1 = 200 * (rate + 0.01) / (200 * (rate + 0.01) + 900 * rate)
+    assert llr == pytest.approx(4 * math.log(p1 / p0) + 9 * math.log((1 - p1) / (1 - p0)))
+
+
+@pytest.mark.parametrize("counts", [(0, 0, 100, 5), (100, 0, 0, 0), (100, 0, 1000, 0)])
+def test_no_errors_or_no_traffic_is_no_evidence(counts):
+    assert sequential.conditional_llr(*counts, tolerance=0.0, ratio=3.0) == 0.0
+
+
+def test_one_sample_llr_is_poisson():
+    # 20 errors in 1,000 requests vs a 1 % reference, ratio 2: 20 ln 2 - 1000 * 0.01.
+    assert sequential.one_sample_llr(1000, 20, 0.01, 0.0, 2.0) == pytest.approx(20 * math.log(2) - 10)
+
+
+def test_acceptance_uses_the_detectable_ratio_and_an_absolute_floor():
+    # 1 % reference: detectable 1.5 %; 3,000 requests with 30 errors: 30 ln 1.5 - 3000 * 0.005.
+    assert sequential.acceptance_llr(3000, 30, 0.01, 0.0, 200) == pytest.approx(30 * math.log(1.5) - 15)
+    # No errors anywhere: the detectable rate is one error per min_requests more, so 600 clean requests give -3.
+    reference = sequential.smoothed_rate(0, 10_000)
+    assert sequential.acceptance_llr(600, 0, reference, 0.0, 200) == pytest.approx(-3.0)
+
+
+def test_log_mixture():
+    assert sequential.log_mixture([0.0, 0.0], [0.4, 0.6]) == pytest.approx(0.0)
+    assert sequential.log_mixture([1000.0, 0.0], [0.5, 0.5]) == pytest.approx(1000 + math.log(0.5))
+
+
+def test_wald_expected_sample_size_matches_the_textbook_figures():
+    assert sequential.wald_expected_sample_size(0.01, 0.03, 0.01, 0.05) == pytest.approx(317, abs=1)
+    assert sequential.wald_expected_sample_size(0.01, 0.015, 0.01, 0.05) == pytest.approx(3816, abs=2)
