@@ -66,12 +66,21 @@ def stage_dag(spec: dict[str, Any], source: str, version_id: str) -> DAG:
     return dag
 
 
-def run_stage(tmp_path: Path, *, candidate_error_rate: float, with_champion: bool = True,
-              healthy: bool = True) -> tuple[Any, MemoryEndpoint, dict[str, Any], str]:
+class ShiftRefusingEndpoint(MemoryEndpoint):
+    """An endpoint whose backend breaks whenever traffic would move to a candidate."""
+
+    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+        if sum(1 for w in weights.values() if w > 0) > 1:
+            raise ConnectionError("endpoint update failed")
+        super().set_weights(endpoint, weights)
+
+
+def run_stage(tmp_path: Path, *, candidate_error_rate: float, with_champion: bool = True, healthy: bool = True,
+              endpoint_class: type[MemoryEndpoint] = MemoryEndpoint) -> tuple[Any, MemoryEndpoint, dict[str, Any], str]:
     spec = write_spec(tmp_path, rollout={"steps": [10, 50, 100], "check_interval": "0.05s", "min_requests": 50,
                                          "step_timeout": "20s"})
     source = str(tmp_path / "churn.model.yaml")
-    endpoint = ENDPOINTS[source] = MemoryEndpoint()
+    endpoint = ENDPOINTS[source] = endpoint_class()
     if with_champion:
         registry_of(spec).promote(register(spec, 2).version_id, "first")
     candidate = register(spec, 3)
@@ -135,6 +144,19 @@ def test_a_failed_health_check_repairs_the_endpoint_and_fails_the_run(airflow_db
     assert candidate not in endpoint.describe(ENDPOINT)
     assert endpoint.only_full_weight() != candidate
     assert all(weights.get(candidate, 0.0) == 0.0 for weights in endpoint.history), "no user traffic reached it"
+
+
+def test_a_failing_rollout_repairs_the_endpoint_and_fails_the_run(airflow_db: str, tmp_path: Path) -> None:
+    dag_run, endpoint, spec, candidate = run_stage(
+        tmp_path, candidate_error_rate=0.01, endpoint_class=ShiftRefusingEndpoint
+    )
+    result = states(dag_run)
+    assert (result["rollout.rollout"], result["rollout.finalize"]) == ("failed", "upstream_failed")
+    assert result["rollout.rollback"] == "failed", "repaired, then failed: the rollout did not complete"
+    assert str(dag_run.state) == "failed"
+    assert endpoint.only_full_weight() != candidate and candidate not in endpoint.describe(ENDPOINT)
+    [event] = registry_of(spec).events(registry_of(spec).versions()[-1].version_id)
+    assert event["reason"] == "the rollout failed or timed out before reaching a decision"
 
 
 # --- start and resume, called directly ---------------------------------------------------------
