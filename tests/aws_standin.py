@@ -5,6 +5,8 @@ Register with ``pytest_plugins = ["tests.aws_standin"]`` (a conftest does it for
 What the stand-in adds to moto 5:
 - UpdateEndpoint (moto answers HTTP 500): switches the endpoint to the new config's variants, as SageMaker does
   when RetainAllVariantProperties is false.
+- Percentile statistics (p99...) in GetMetricData: moto computes none (and fails serializing the None it gets);
+  here a pNN is the nearest-rank percentile of the raw datapoints, as CloudWatch computes it from raw values.
 - The script-mode container of a training job: moto marks a job Completed at once and writes nothing. Here a
   CreateTrainingJob runs what the framework container would: it downloads the channels and the source tarball,
   runs ``sagemaker_program`` with the SM_* environment in a Python where ``airflow_mlprovider`` cannot be imported
@@ -17,7 +19,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -83,6 +87,18 @@ def _update_endpoint_response(self: Any) -> Any:
     return ActionResult({"EndpointArn": arn})
 
 
+def _with_percentiles(get_statistics_for_type: Any) -> Any:
+    def statistic(self: Any, stat: str) -> Any:
+        match = re.fullmatch(r"p(\d+(?:\.\d+)?)", stat)
+        if match is None:
+            return get_statistics_for_type(self, stat)
+        values = sorted(self.metric_single_values_list)
+        rank = math.ceil(float(match.group(1)) / 100 * len(values))
+        return values[max(rank, 1) - 1] if values else None
+
+    return statistic
+
+
 def _s3_download_prefix(s3: Any, uri: str, dest: Path) -> None:
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
@@ -137,8 +153,11 @@ def _run_script_mode_container(job: Any, endpoint_url: str) -> None:
 
 
 def _extend_moto(endpoint_url: str) -> None:
+    from moto.cloudwatch.models import Statistics
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
+
+    Statistics.get_statistics_for_type = _with_percentiles(Statistics.get_statistics_for_type)
 
     SageMakerModelBackend.update_endpoint = _update_endpoint_backend
     SageMakerResponse.update_endpoint = _update_endpoint_response
