@@ -128,3 +128,27 @@ def test_an_internal_or_missing_stage_is_a_clear_error(fake_snowflake, snowflake
 def test_a_connection_id_is_required() -> None:
     with pytest.raises(ValueError, match="warehouse.conn_id is required"):
         SnowflakeWarehouse(Warehouse(type="snowflake"))
+
+
+def test_a_rendered_spec_template_with_utc_interval_bounds(fake_snowflake, snowflake_conn_id, store, dest) -> None:
+    from airflow_mlprovider.sql_template import render
+
+    create_sales(fake_snowflake, 600)
+    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=snowflake_conn_id))
+    utc = dt.timezone.utc
+    sql, params = render(
+        "SELECT day, units_sold FROM sales WHERE day >= {{ data_interval_start }} AND day < {{ data_interval_end }} "
+        "AND store LIKE {{ params.store }}",
+        {
+            "data_interval_start": dt.datetime(2024, 1, 10, tzinfo=utc),
+            "data_interval_end": dt.datetime(2024, 1, 20, tzinfo=utc),
+            "params": {"store": "store_%"},
+        },
+        warehouse.placeholder,
+    )
+
+    result = warehouse.extract(sql, params, dest, store)
+
+    days = pq.read_table(path_of(dest)).column("day").to_pylist()
+    assert result.rows == len(days) == 100  # 10 of the 60 days, 10 rows each
+    assert min(days) == dt.date(2024, 1, 10) and max(days) == dt.date(2024, 1, 19)
