@@ -68,15 +68,15 @@ def main() -> None:
         }
         results = {job: summarize(f.result()) for job, f in futures.items()}
 
-    header = (f"{'candidate':<22}{'method':<12}{'rolled back':>12}{'req served before rollback':>30}"
+    header = (f"{'candidate':<25}{'method':<12}{'rolled back':>12}{'req served before rollback':>30}"
               f"{'errors served':>22}{'median min to 100%':>20}")
     print(header)
-    print(f"{'':<46}{'mean / median / p95':>30}{'mean / median / p95':>22}")
+    print(f"{'':<49}{'mean / median / p95':>30}{'mean / median / p95':>22}")
     print("-" * len(header))
     for name, rate in SCENARIOS.items():
         for method in ("sequential", "baseline"):
             r = results[(method, name)]
-            print(f"{f'{name} ({rate:.1%} 5xx)':<22}{method:<12}{r['rollback_rate']:>11.1%} "
+            print(f"{f'{name} ({rate:.1%} 5xx)':<25}{method:<12}{r['rollback_rate']:>11.1%} "
                   f"{r['req_mean']:>11,.0f} / {r['req_median']:>6,.0f} / {r['req_p95']:>7,.0f}"
                   f"{r['err_mean']:>9,.1f} / {r['err_median']:>4,.0f} / {r['err_p95']:>4,.0f}"
                   f"{r['minutes_to_100']:>20.1f}")
