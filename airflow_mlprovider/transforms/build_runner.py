@@ -44,7 +44,9 @@ class DbtBuildError(RuntimeError):
         self.failed = failed
 
 
-def run_dbt_build(project_dir: str, select: str | None, target: str | None, profile: dict[str, Any]) -> list[NodeResult]:
+def run_dbt_build(
+    project_dir: str, select: str | None, target: str | None, profile: dict[str, Any]
+) -> list[NodeResult]:
     """Run `dbt build` on `project_dir` (optionally `--select select`) with `profile`; one NodeResult per node.
 
     `profile` is a dbt profile ({"target": ..., "outputs": {...}}, see transforms/profiles.py); `target` picks

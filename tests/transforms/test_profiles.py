@@ -1,4 +1,4 @@
-"""dbt profiles from the spec's warehouse: DuckDB from its path, Snowflake from an Airflow connection (env AIRFLOW_CONN_*)."""
+"""dbt profiles from the warehouse: DuckDB from its path, Snowflake from an Airflow connection (AIRFLOW_CONN_*)."""
 
 from __future__ import annotations
 

@@ -64,9 +64,9 @@ def result_schema(description: Sequence[Any]) -> pa.Schema:
 
 def record_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.RecordBatch:
     """Rows as the connector returns them (tuples) -> one RecordBatch of `schema`."""
-    columns = list(zip(*rows)) if rows else [()] * len(schema)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
     return pa.record_batch(
-        [_to_array(values, field.type) for values, field in zip(columns, schema)],
+        [_to_array(values, field.type) for values, field in zip(columns, schema, strict=True)],
         schema=schema,
     )
 

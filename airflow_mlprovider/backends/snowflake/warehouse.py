@@ -99,7 +99,7 @@ class SnowflakeWarehouse:
         names = [col.name.lower() for col in cursor.description]
         name = show_params[0].upper()
         for row in cursor.fetchall():
-            stage = dict(zip(names, row))
+            stage = dict(zip(names, row, strict=True))
             if stage["name"].upper() == name:
                 if not str(stage.get("url") or "").startswith("s3://"):
                     raise ValueError(

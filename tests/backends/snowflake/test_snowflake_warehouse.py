@@ -8,16 +8,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_mlprovider.backends.local.filesystem_store import path_of
-
 from airflow_mlprovider.backends.snowflake.warehouse import SnowflakeWarehouse
 from airflow_mlprovider.spec.model import Warehouse
-
 
 S3_DEST = "s3://bucket/ml/demand/runs/manual__2024-03-01/data/raw.parquet"
 
 
 def create_sales(cursor, rows: int) -> None:
-    cursor.execute("CREATE TABLE sales (day DATE, store VARCHAR, units_sold INTEGER, price NUMBER(10, 2), promo BOOLEAN)")
+    cursor.execute(
+        "CREATE TABLE sales (day DATE, store VARCHAR, units_sold INTEGER, price NUMBER(10, 2), promo BOOLEAN)"
+    )
     cursor.execute(
         "INSERT INTO sales SELECT DATEADD(day, MOD(seq4(), 60), '2024-01-01'::DATE), 'store_' || MOD(seq4(), 3), "
         "seq4(), MOD(seq4(), 100) / 4, MOD(seq4(), 2) = 0 FROM TABLE(GENERATOR(ROWCOUNT => %s))",
@@ -135,7 +135,7 @@ def test_a_rendered_spec_template_with_utc_interval_bounds(fake_snowflake, snowf
 
     create_sales(fake_snowflake, 600)
     warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=snowflake_conn_id))
-    utc = dt.timezone.utc
+    utc = dt.UTC
     sql, params = render(
         "SELECT day, units_sold FROM sales WHERE day >= {{ data_interval_start }} AND day < {{ data_interval_end }} "
         "AND store LIKE {{ params.store }}",
