@@ -9,6 +9,7 @@ from pathlib import Path
 from airflow_mlprovider.contract import REQUIRED_FUNCTIONS
 from airflow_mlprovider.spec.errors import SpecError
 
+_FIELD = "code.module"  # the spec field that named the module
 _SIGNATURES = {"preprocess": "preprocess(raw, ctx)", "train": "train(train, validation, ctx)", "load": "load(artifact_dir)"}
 # (path, mtime_ns, size) -> errors: 500 specs often share one module, and edits change the key
 _CACHE: dict[tuple[str, int, int], list[SpecError]] = {}
@@ -28,9 +29,9 @@ def _check_source(file: str, source: bytes) -> list[SpecError]:
     try:
         tree = ast.parse(source, filename=file)
     except SyntaxError as exc:
-        return [SpecError(file, exc.lineno, exc.offset, "", f"the model module does not parse: {exc.msg}")]
+        return [SpecError(file, exc.lineno, exc.offset, _FIELD, f"the model module does not parse: {exc.msg}")]
     except ValueError as exc:  # e.g. null bytes in the source
-        return [SpecError(file, None, None, "", f"the model module does not parse: {exc}")]
+        return [SpecError(file, None, None, _FIELD, f"the model module does not parse: {exc}")]
     defined = {
         node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
@@ -38,12 +39,12 @@ def _check_source(file: str, source: bytes) -> list[SpecError]:
     for name, arity in REQUIRED_FUNCTIONS.items():
         node = defined.get(name)
         if node is None:
-            errors.append(SpecError(file, None, None, "", f"the model module has no top-level def {_SIGNATURES[name]}"))
+            errors.append(SpecError(file, None, None, _FIELD, f"the model module has no top-level def {_SIGNATURES[name]}"))
         elif isinstance(node, ast.AsyncFunctionDef):
-            errors.append(SpecError(file, node.lineno, node.col_offset + 1, "",
+            errors.append(SpecError(file, node.lineno, node.col_offset + 1, _FIELD,
                                     f"{name} is async; the contract needs a plain def {_SIGNATURES[name]}"))
         elif not _accepts(node.args, arity):
-            errors.append(SpecError(file, node.lineno, node.col_offset + 1, "",
+            errors.append(SpecError(file, node.lineno, node.col_offset + 1, _FIELD,
                                     f"{name} must take {arity} positional argument{'s' if arity > 1 else ''}: "
                                     f"def {_SIGNATURES[name]}"))
     return errors

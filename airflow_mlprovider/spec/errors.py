@@ -90,7 +90,7 @@ def allowed(schema: dict[str, Any], defs: dict[str, Any]) -> str:
         ("minimum", "at least"), ("exclusiveMinimum", "above"), ("maximum", "at most"), ("exclusiveMaximum", "below"),
     ) if keyword in schema]
     if bounds:
-        return f"{words} " + " and ".join(bounds)
+        return f"{words} {'of ' if bounds[0].startswith('at ') else ''}" + " and ".join(bounds)
     if schema.get("minLength"):
         return f"a non-empty {words.removeprefix('a ')}"
     if "items" in schema and words == "a list":
@@ -107,7 +107,7 @@ def _plural(words: str) -> str:
 
 
 def unknown_key_message(key: Any, known: list[str]) -> str:
-    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
     if close:
         return f"unknown key {show(key)}; did you mean {show(close[0])}?"
     return f"unknown key {show(key)} (allowed: {', '.join(known)})"

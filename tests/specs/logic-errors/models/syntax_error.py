@@ -1,0 +1,5 @@
+"""A module with a syntax error on line 4."""
+
+
+def preprocess(raw, ctx)
+    return raw
