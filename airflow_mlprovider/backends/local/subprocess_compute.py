@@ -1,6 +1,8 @@
 """Training on the worker: the model's train() runs in a child process with a hard max runtime.
 
-The child gets its own process group, so an overrun kills everything train() started, too.
+The child gets its own process group, so an overrun kills everything train() started, too. It runs
+single-threaded OpenMP/BLAS unless the worker's environment says otherwise: a worker runs several tasks at
+once, and oversubscribed OpenMP threads (scikit-learn's gradient boosting) slow training down tenfold.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class SubprocessTrainingCompute:
             text=True,
             errors="replace",
             start_new_session=True,  # its own process group: killpg reaches train()'s children too
+            env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **os.environ},
         )
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         relay = threading.Thread(target=_relay_output, args=(child, tail, job.model), daemon=True)
