@@ -12,7 +12,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from airflow_mlprovider.notifications.lifecycle import notify
 from airflow_mlprovider.operators.base import DEPLOY, HEALTH_CHECK, REGISTER, ROLLOUT, ModelSpecOperator

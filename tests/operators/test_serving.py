@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlprovider.backends.base import Variant
 from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
