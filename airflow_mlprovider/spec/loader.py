@@ -403,14 +403,16 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _defaults_path(folder: Path) -> Path | None:
-    path = Path(os.environ[DEFAULTS_ENV]) if os.environ.get(DEFAULTS_ENV) else folder / DEFAULTS_FILE
-    return path if path.is_file() or os.environ.get(DEFAULTS_ENV) else None
+def _defaults_path(folders: list[Path]) -> Path | None:
+    """MLPROVIDER_DEFAULTS_FILE if set, else the first of `folders` holding a defaults file."""
+    if os.environ.get(DEFAULTS_ENV):
+        return Path(os.environ[DEFAULTS_ENV])
+    return next((folder / DEFAULTS_FILE for folder in folders if (folder / DEFAULTS_FILE).is_file()), None)
 
 
-def _load_defaults(folder: Path) -> _Source | None:
-    """The defaults file for specs under `folder` (MLPROVIDER_DEFAULTS_FILE wins); raises if it is invalid."""
-    path = _defaults_path(folder)
+def _load_defaults(folders: list[Path]) -> _Source | None:
+    """The defaults that apply (see _defaults_path); raises SpecValidationError if they are invalid."""
+    path = _defaults_path(folders)
     if path is None:
         return None
     source = _read_source(path, "defaults file")
@@ -451,13 +453,14 @@ def load_spec_file(
 ) -> ModelSpec:
     """One spec, validated; raises SpecValidationError listing every problem.
 
-    `defaults`: a defaults document (its relative paths resolve against the spec's folder); when None, the
-    defaults file of `dags_root` (default: the spec's folder) or MLPROVIDER_DEFAULTS_FILE is read.
+    `defaults`: a defaults document (its relative paths resolve against the spec's folder); when None,
+    MLPROVIDER_DEFAULTS_FILE or the nearest defaults file from the spec's folder up to `dags_root` is read.
     """
     path = Path(path)
     root = Path(dags_root) if dags_root is not None else path.parent
     if defaults is None:
-        source = _load_defaults(root)
+        here, top = path.parent.absolute(), root.absolute()
+        source = _load_defaults([here, *(p for p in here.parents if p.is_relative_to(top))])
     else:
         source = _Source("<defaults>", None, defaults, path.parent.absolute())
         _check_defaults(source)
@@ -471,7 +474,7 @@ def load_specs(folder: str | Path, *, dags_root: str | Path | None = None) -> Lo
     files = sorted(folder.rglob("*" + SPEC_SUFFIX))
     result = LoadResult()
     try:
-        defaults = _load_defaults(folder)
+        defaults = _load_defaults([folder])
     except SpecValidationError as exc:
         result.errors = {str(file): list(exc.errors) for file in files}
         return result
