@@ -28,7 +28,7 @@ import json, os, sys, time
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 from airflow.dag_processing.dagbag import DagBag
 t = time.perf_counter()
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False, safe_mode=False)
+bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
 elapsed = time.perf_counter() - t
 print(json.dumps({"seconds": elapsed, "dags": len(bag.dags), "errors": {k: v[:300] for k, v in bag.import_errors.items()}}))
 """

@@ -14,7 +14,7 @@ HEAVY = ["pandas", "numpy", "pyarrow", "boto3", "botocore", "snowflake.connector
 PROBE = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1])
 print(json.dumps({"dags": sorted(bag.dag_ids), "errors": list(bag.import_errors),
                   "heavy": [m for m in sys.argv[2:] if m in sys.modules]}))
 """

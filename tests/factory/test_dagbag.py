@@ -11,7 +11,7 @@ from airflow_mlprovider.factory.invalid import INVALID_PREFIX
 
 
 def _bag(folder: Path) -> DagBag:
-    return DagBag(dag_folder=str(folder), include_examples=False, safe_mode=True)
+    return DagBag(dag_folder=str(folder), safe_mode=True)
 
 
 def _model_names(folder: Path) -> set[str]:
@@ -35,12 +35,12 @@ def test_a_bad_spec_does_not_hide_the_good_ones(dags_folder: Path) -> None:
     assert bag.import_errors == {}
     assert good <= set(bag.dag_ids)
     assert "broken_model" not in bag.dag_ids
-    broken = bag.get_dag(INVALID_PREFIX + "broken")
+    broken = bag.dags[INVALID_PREFIX + "broken"]
     assert "broken.model.yaml" in broken.doc_md
     assert "did you mean 'train'" in broken.doc_md
     assert "invalid-spec" in broken.tags
-    not_yaml = bag.get_dag(INVALID_PREFIX + "not_yaml")
-    assert re.search(r"not_yaml\.model\.yaml:1:", not_yaml.doc_md)
+    not_yaml = bag.dags[INVALID_PREFIX + "not_yaml"]
+    assert re.search(r"not_yaml\.model\.yaml:\d+:\d+: .*YAML syntax error", not_yaml.doc_md)
 
 
 def test_two_specs_with_one_model_name_name_both_files(dags_folder: Path) -> None:
@@ -48,7 +48,7 @@ def test_two_specs_with_one_model_name_name_both_files(dags_folder: Path) -> Non
     (dags_folder / "copy.model.yaml").write_text(first.read_text())
     bag = _bag(dags_folder)
     for source in (first, dags_folder / "copy.model.yaml"):
-        dag = bag.get_dag(INVALID_PREFIX + source.name.removesuffix(".model.yaml"))
+        dag = bag.dags[INVALID_PREFIX + source.name.removesuffix(".model.yaml")]
         assert first.name in dag.doc_md and "copy.model.yaml" in dag.doc_md
 
 
