@@ -69,7 +69,7 @@ def _custom(path: str) -> Metric:
 
 
 def metric_function(name: str) -> Callable[[Sequence[Any], Sequence[Any]], float]:
-    """The metric called `name`: a built-in (rmse, mae, mape, r2, accuracy, f1, roc_auc, log_loss) or 'module:function'."""
+    """The metric `name`: rmse, mae, mape, r2, accuracy, f1, roc_auc, log_loss, or 'module:function'."""
     if name in _BUILTIN:
         metric = _BUILTIN[name]
     elif ":" in name:

@@ -122,9 +122,8 @@ class EvaluateOperator(ModelSpecOperator):
             store.get_file(ti.xcom_pull(task_ids=SPLIT)["test_uri"], str(local / "test.parquet"))
             test = pd.read_parquet(local / "test.parquet")
             if ev.label not in test.columns:
-                raise AirflowFailException(
-                    f"evaluate.label {ev.label!r} is not a column of the test set; columns: {', '.join(map(str, test.columns))}"
-                )
+                columns = ", ".join(map(str, test.columns))
+                raise AirflowFailException(f"evaluate.label {ev.label!r} is not a test set column; columns: {columns}")
             if test.empty:
                 raise AirflowFailException("the test set is empty: nothing to evaluate (see data.split.test)")
             if len(test) > ev.max_rows:
@@ -175,7 +174,8 @@ class EvaluateOperator(ModelSpecOperator):
                 plots.append(uri)
         result["metrics_uri"] = self.run_uri(context, "evaluation", "metrics.json")
         result["plots"] = plots
-        store.write_bytes(result["metrics_uri"], json.dumps({**result, "direction": direction_of(spec)}, indent=2).encode())
+        metrics_file = {**result, "direction": direction_of(spec)}
+        store.write_bytes(result["metrics_uri"], json.dumps(metrics_file, indent=2).encode())
         self.log.info("evaluation: %s", json.dumps(result))
         return result
 

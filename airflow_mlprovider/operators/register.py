@@ -32,9 +32,9 @@ def candidate_version(op: ModelSpecOperator, context: Any, store: Any) -> ModelV
     candidate = ti.xcom_pull(task_ids=EVALUATE)["candidate"]
     artifact_uri = trained["artifact_uri"]
     manifest = json.loads(store.read_bytes(f"{artifact_uri.rstrip('/')}/{MANIFEST}"))
-    code = [digest for path, digest in manifest["files"].items() if path.startswith(f"{CODE_DIR}/") and path.endswith(".py")]
+    code = [sha for path, sha in manifest["files"].items() if path.startswith(f"{CODE_DIR}/") and path.endswith(".py")]
     if len(code) != 1:
-        raise TamperedArtifactError(f"{artifact_uri}: expected one module in {CODE_DIR}/ of {MANIFEST}, found {len(code)}")
+        raise TamperedArtifactError(f"{artifact_uri}: {MANIFEST} lists {len(code)} modules in {CODE_DIR}/, not one")
     start, end = run_interval(context)
     value = candidate["value"]
     return ModelVersion(

@@ -66,13 +66,13 @@ def judge_candidate(
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if not math.isfinite(candidate_metric):
-        return PromotionDecision(False, f"candidate metric is {candidate_metric}: a non-finite metric is never promoted", None)
+        reason = f"candidate metric is {candidate_metric}: a non-finite metric is never promoted"
+        return PromotionDecision(False, reason, None)
     if champion_metric is None:
         return _first_model(candidate_metric, direction, policy.first_model_threshold)
     if not math.isfinite(champion_metric):
-        return PromotionDecision(
-            True, f"champion metric is {champion_metric} on this test set; candidate {_num(candidate_metric)} is finite", None
-        )
+        reason = f"champion metric is {champion_metric} on this test set; candidate {_num(candidate_metric)} is finite"
+        return PromotionDecision(True, reason, None)
     gain = _gain(candidate_metric, champion_metric, direction)
     relative = _relative(gain, champion_metric)
     absolute_ok = gain >= policy.min_absolute_improvement if policy.min_absolute_improvement else gain > 0

@@ -107,7 +107,7 @@ def test_champion_breaking_the_contract_is_reported_not_fatal(spec, upstream, tm
 
 def test_missing_label_names_the_columns(tmp_path, upstream) -> None:
     spec = make_spec(tmp_path, evaluate={"metric": "rmse", "label": "target"})
-    with pytest.raises(AirflowFailException, match="'target' is not a column of the test set; columns: x, day, store, y"):
+    with pytest.raises(AirflowFailException, match="'target' is not a test set column; columns: x, day, store"):
         evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
 
 
