@@ -64,7 +64,11 @@ def _query(query_id: str, endpoint: str, variant: str, metric: str, stat: str, p
     dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
     return {
         "Id": query_id,
-        "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": dimensions}, "Period": period, "Stat": stat},
+        "MetricStat": {
+            "Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": dimensions},
+            "Period": period,
+            "Stat": stat,
+        },
         "ReturnData": True,
     }
 

@@ -85,7 +85,8 @@ class SageMakerServing:
         known = set(self.describe(endpoint))
         unknown = sorted(set(weights) - known)
         if unknown:
-            raise ValueError(f"endpoint {endpoint} has no variant {', '.join(unknown)}; it has {', '.join(sorted(known)) or 'none'}")
+            has = ", ".join(sorted(known)) or "none"
+            raise ValueError(f"endpoint {endpoint} has no variant {', '.join(unknown)}; it has {has}")
         self.hook.get_conn().update_endpoint_weights_and_capacities(
             EndpointName=endpoint,
             DesiredWeightsAndCapacities=[{"VariantName": n, "DesiredWeight": float(w)} for n, w in weights.items()],
@@ -99,7 +100,8 @@ class SageMakerServing:
                 EndpointName=endpoint, TargetVariant=variant, ContentType=JSON, Accept=JSON, Body=json.dumps(request)
             )
         except runtime.exceptions.ModelError as error:  # the container answered with an error
-            return int(error.response.get("OriginalStatusCode", 500)), {"error": error.response.get("OriginalMessage", str(error))}
+            message = error.response.get("OriginalMessage", str(error))
+            return int(error.response.get("OriginalStatusCode", 500)), {"error": message}
         except runtime.exceptions.ClientError as error:
             return int(error.response["ResponseMetadata"]["HTTPStatusCode"]), {"error": str(error)}
         body = response["Body"].read()
@@ -115,7 +117,11 @@ class SageMakerServing:
             return
         self._deregister_autoscaling(endpoint, variant)
         weights = self.describe(endpoint)
-        remaining = [{**v, "InitialVariantWeight": weights.get(v["VariantName"], 0.0)} for v in config_variants if v["VariantName"] != variant]
+        remaining = [
+            {**v, "InitialVariantWeight": weights.get(v["VariantName"], 0.0)}
+            for v in config_variants
+            if v["VariantName"] != variant
+        ]
         if remaining:
             self._switch(endpoint, current, remaining)
             return
@@ -145,7 +151,9 @@ class SageMakerServing:
 
     def _production_variant(self, name: str, model_name: str, weight: float) -> dict[str, Any]:
         serving, train = self.spec.serving, self.spec.train
-        instance_type = serving.instance_type or pick_instance(train.cpus, train.memory_gb, False, "hosting").chosen.name
+        instance_type = serving.instance_type or (
+            pick_instance(train.cpus, train.memory_gb, False, "hosting").chosen.name
+        )
         return {
             "VariantName": name,
             "ModelName": model_name,
@@ -212,7 +220,8 @@ class SageMakerServing:
         if not self.spec.train.role_arn:
             raise ValueError("train.role_arn is required with platform: aws (the SageMaker execution role ARN)")
         image = self._image()
-        model_name = resource_name(f"{endpoint}-{variant.name}", f"{variant.artifact_uri}|{image}|{variant.fault_injection}")
+        identity = f"{variant.artifact_uri}|{image}|{variant.fault_injection}"
+        model_name = resource_name(f"{endpoint}-{variant.name}", identity)
         try:
             self.hook.describe_model(model_name)
             return model_name
@@ -240,7 +249,10 @@ class SageMakerServing:
                         "MLPROVIDER_FAULT_INJECTION": str(variant.fault_injection),
                     },
                 },
-                "Tags": [{"Key": "mlprovider:model", "Value": self.spec.model}, {"Key": "mlprovider:variant", "Value": variant.name}],
+                "Tags": [
+                    {"Key": "mlprovider:model", "Value": self.spec.model},
+                    {"Key": "mlprovider:variant", "Value": variant.name},
+                ],
             }
         )
         return model_name

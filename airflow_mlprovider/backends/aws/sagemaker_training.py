@@ -75,9 +75,13 @@ class SageMakerTrainingCompute:
         """Create the training job (or find the one an earlier try of this task created); returns its name."""
         for uri in (job.train_uri, job.validation_uri, job.artifact_uri):
             if not uri.startswith("s3://"):
-                raise ValueError(f"train.compute sagemaker reads and writes S3, but got {uri!r}: set artifact_root: s3://...")
+                raise ValueError(
+                    f"train.compute sagemaker reads and writes S3, but got {uri!r}: set artifact_root: s3://..."
+                )
         if not self.spec.train.role_arn:
-            raise ValueError("train.role_arn is required with train.compute: sagemaker (the SageMaker execution role ARN)")
+            raise ValueError(
+                "train.role_arn is required with train.compute: sagemaker (the SageMaker execution role ARN)"
+            )
         staging = self.staging_uri(job)
         tarball, module_in_tarball = training_source(job.module_path)
         self.store.write_bytes(f"{staging}/sourcedir.tar.gz", tarball)
@@ -177,7 +181,10 @@ class SageMakerTrainingCompute:
             "OutputDataConfig": {"S3OutputPath": f"{staging}/output"},
             "ResourceConfig": {"InstanceType": self.instance_type, "InstanceCount": 1, "VolumeSizeInGB": _VOLUME_GB},
             "StoppingCondition": {"MaxRuntimeInSeconds": max(1, int(job.max_runtime_s))},
-            "Tags": [{"Key": "mlprovider:model", "Value": job.model}, {"Key": "mlprovider:run", "Value": job.run_key[:256]}],
+            "Tags": [
+                {"Key": "mlprovider:model", "Value": job.model},
+                {"Key": "mlprovider:run", "Value": job.run_key[:256]},
+            ],
         }
 
 
@@ -187,5 +194,7 @@ def _channel(name: str, uri: str) -> dict[str, Any]:
     prefix = uri if uri.endswith(".parquet") else uri.rstrip("/") + "/"
     return {
         "ChannelName": name,
-        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": prefix, "S3DataDistributionType": "FullyReplicated"}},
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": prefix, "S3DataDistributionType": "FullyReplicated"}
+        },
     }

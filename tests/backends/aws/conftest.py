@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from aws_standin import AwsStandin, aws_standin, s3_bucket  # noqa: F401  (fixtures)
+from aws_standin import aws_standin, s3_bucket  # noqa: F401  (fixtures)
 
 from airflow_mlprovider.spec.model import ModelSpec
 
