@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from airflow_mlprovider.artifacts import sha256_file
+import pytest
+
+from airflow_mlprovider.artifacts import TamperedArtifactError, sha256_file, write_manifest
 from airflow_mlprovider.backends.local.filesystem_store import path_of
 from airflow_mlprovider.operators.base import DECIDE, EVALUATE, TRAIN
 from airflow_mlprovider.operators.register import RegisterOperator, run_interval
@@ -84,3 +86,12 @@ def test_run_interval_of_a_manual_run_without_one() -> None:
     assert run_interval(context) == (run_after, run_after)
     start, end = utc(2024, 1, 1), utc(2024, 1, 2)
     assert run_interval({"data_interval_start": start, "data_interval_end": end}) == (start, end)
+
+
+def test_an_artifact_without_exactly_one_code_module_is_refused(tmp_path: Path) -> None:
+    context = register_context(tmp_path, 10)
+    artifact = path_of(context["ti"].xcoms[TRAIN]["artifact_uri"])
+    (artifact / "code" / "helper.py").write_text("X = 1\n")
+    write_manifest(artifact)
+    with pytest.raises(TamperedArtifactError, match="lists 2 modules in code/, not one"):
+        register(make_spec(tmp_path), context)
