@@ -88,3 +88,15 @@ def test_tumor_classifier_separates_malignant_from_benign(tmp_path: Path) -> Non
 
     test, responses = _run_module("tumor_classifier", tumors_frame(), {"C": 1.0}, tmp_path)
     assert roc_auc_score(test["malignant"], [r["probability"] for r in responses]) > 0.95
+
+
+def test_the_project_loader_accepts_the_examples_with_the_defaults_applied() -> None:
+    from airflow_mlprovider.spec import load_specs
+
+    loaded = load_specs(DAG_SPECS)
+    assert loaded.errors == {}
+    assert sorted(s.model for s in loaded.specs) == EXAMPLES
+    for spec in loaded.specs:
+        assert spec.warehouse.path == str(DAG_SPECS.parent / ".demo" / "warehouse.duckdb")
+        assert spec.artifact_root == f"file://{DAG_SPECS.parent / '.demo' / 'artifacts'}"
+        assert spec.default_args.retries == 1
