@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, by_relevance
+from jsonschema.exceptions import ValidationError, best_match
 
 from airflow_mlprovider.spec.contract_check import check_model_module
 from airflow_mlprovider.spec.errors import (
@@ -214,7 +214,7 @@ def _schema_errors(
                 errors.append(locate(path + (key,), message, at_key=True))
             continue
         if error.validator in _WEAK and error.context:
-            best = max(error.context, key=by_relevance())
+            best = best_match([error])  # descends into the options' errors, deepest first
             if len(best.absolute_path) > len(path):  # an option matched the shape: its deeper error says more
                 error, path = best, tuple(best.absolute_path)
         errors.append(locate(path, schema_error_message(error, defs), at_key=error.validator == "required"))
