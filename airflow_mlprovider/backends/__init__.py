@@ -19,7 +19,7 @@ def store_for(spec: ModelSpec) -> ArtifactStore:
     if spec.artifact_root.startswith("s3://"):
         from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore
 
-        return S3ArtifactStore()
+        return S3ArtifactStore(aws_conn_id=spec.aws_conn_id)
     from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
 
     return FilesystemArtifactStore()
