@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from airflow_mlprovider.serving.outcome import Outcome
+from airflow_mlprovider.serving.outcome import Outcome, OutcomeCounts
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -21,15 +21,10 @@ _FAMILIES = (
 
 
 @dataclass
-class _Series:
-    invocations: int = 0
-    errors_4xx: int = 0
-    errors_5xx: int = 0
-    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))
+class _Series(OutcomeCounts):
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_S))  # cumulative
     latency_sum: float = 0.0
     latency_count: int = 0
-    prediction_sum: float = 0.0
-    prediction_count: int = 0
 
 
 def _escape(value: str) -> str:
@@ -54,30 +49,23 @@ class PrometheusCounters:
     def record(self, outcome: Outcome) -> None:
         with self._lock:
             series = self._series.setdefault((outcome.endpoint, outcome.variant, outcome.probe), _Series())
-            series.invocations += 1
-            if 400 <= outcome.status < 500:
-                series.errors_4xx += 1
-            elif outcome.status >= 500:
-                series.errors_5xx += 1
+            series.count(outcome)
             if outcome.latency_s is not None:
                 series.latency_sum += outcome.latency_s
                 series.latency_count += 1
                 for i, bound in enumerate(LATENCY_BUCKETS_S):
                     if outcome.latency_s <= bound:
                         series.latency_buckets[i] += 1
-            if outcome.prediction is not None:
-                series.prediction_sum += outcome.prediction
-                series.prediction_count += 1
 
     def render(self, weights: Mapping[str, Mapping[str, float]]) -> str:
         """The exposition; `weights` is endpoint -> variant -> traffic percent (the weight gauge)."""
         with self._lock:
-            series = {key: _Series(**vars(value)) for key, value in sorted(self._series.items())}
+            series = {key: replace(value, latency_buckets=list(value.latency_buckets)) for key, value in sorted(self._series.items())}
         samples: dict[str, list[str]] = {name: [] for name, _, _ in _FAMILIES}
         for (endpoint, variant, probe), s in series.items():
             base = {"endpoint": endpoint, "variant": variant, "probe": "true" if probe else "false"}
             labels = _labels(**base)
-            samples["mlprovider_invocations_total"].append(f"mlprovider_invocations_total{labels} {s.invocations}")
+            samples["mlprovider_invocations_total"].append(f"mlprovider_invocations_total{labels} {s.requests}")
             samples["mlprovider_invocation_4xx_total"].append(f"mlprovider_invocation_4xx_total{labels} {s.errors_4xx}")
             samples["mlprovider_invocation_5xx_total"].append(f"mlprovider_invocation_5xx_total{labels} {s.errors_5xx}")
             latency = samples["mlprovider_latency_seconds"]

@@ -16,27 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_mlprovider.serving.histogram import bucket_of, quantile_ms
-from airflow_mlprovider.serving.outcome import Outcome
+from airflow_mlprovider.serving.outcome import Outcome, OutcomeCounts
 
 DEFAULT_RETENTION_S = 7 * 3600.0
 
 
 @dataclass
-class _Bucket:
-    requests: int = 0
-    errors_4xx: int = 0
-    errors_5xx: int = 0
-    latency: Counter[int] = field(default_factory=Counter)
-    prediction_sum: float = 0.0
-    prediction_count: int = 0
+class _Bucket(OutcomeCounts):
+    latency: Counter[int] = field(default_factory=Counter)  # log-histogram bucket index -> count
 
-    def add(self, other: _Bucket) -> None:
-        self.requests += other.requests
-        self.errors_4xx += other.errors_4xx
-        self.errors_5xx += other.errors_5xx
+    def merge(self, other: _Bucket) -> None:
+        super().merge(other)
         self.latency.update(other.latency)
-        self.prediction_sum += other.prediction_sum
-        self.prediction_count += other.prediction_count
 
     def as_counts(self) -> dict[str, Any]:
         """The window API's per-variant body (the fields of rollout.counts.VariantCounts)."""
@@ -67,16 +58,9 @@ class TrafficWindow:
             seconds = self._seconds.setdefault((outcome.endpoint, outcome.variant), {})
             self._prune(seconds, now)
             bucket = seconds.setdefault(math.floor(now), _Bucket())
-            bucket.requests += 1
-            if 400 <= outcome.status < 500:
-                bucket.errors_4xx += 1
-            elif outcome.status >= 500:
-                bucket.errors_5xx += 1
+            bucket.count(outcome)
             if outcome.latency_s is not None:
                 bucket.latency[bucket_of(outcome.latency_s * 1000.0)] += 1
-            if outcome.prediction is not None:
-                bucket.prediction_sum += outcome.prediction
-                bucket.prediction_count += 1
 
     def query(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, Any]]:
         """Per-variant counts over the one-second buckets that overlap [start, end); variants with traffic only."""
@@ -91,7 +75,7 @@ class TrafficWindow:
                 total = _Bucket()
                 for second, bucket in seconds.items():
                     if first <= second <= last:
-                        total.add(bucket)
+                        total.merge(bucket)
                 if total.requests:
                     result[variant] = total.as_counts()
         return result
