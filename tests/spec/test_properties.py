@@ -92,3 +92,25 @@ def test_random_text_never_crashes_the_loader(tmp_path: Path, text: str) -> None
     path = tmp_path / "text.model.yaml"
     path.write_text(text, encoding="utf-8")
     assert isinstance(_outcome(path), list)
+
+
+_sections = st.sampled_from(list(_REQUIRED) + ["train", "rollout", "serving", "warehouse", "promote", "notify", "default_args"])
+
+
+@_SETTINGS
+@given(st.lists(st.tuples(_sections, _values), min_size=1, max_size=3))
+def test_the_fast_schema_check_never_accepts_what_jsonschema_rejects(changes: list[tuple[str, object]]) -> None:
+    from airflow_mlprovider.spec.loader import _passes_fast_check
+
+    doc = yaml.safe_load((GOOD / "churn.model.yaml").read_text())
+    for section, value in changes:
+        doc[section] = value
+    if _passes_fast_check(doc):
+        assert spec_validator().is_valid(doc), list(spec_validator().iter_errors(doc))[:3]
+
+
+def test_the_fast_schema_check_accepts_the_good_specs() -> None:
+    from airflow_mlprovider.spec.loader import _passes_fast_check, _read_source
+
+    for path in GOOD.glob("*.model.yaml"):
+        assert _passes_fast_check(_read_source(path, "spec").doc), path  # dates stay text, as the loader reads them
