@@ -33,10 +33,11 @@ class LocalEndpointServing:
         self.spec = spec
         self.url = _server_url(spec)
         self.conn_id = (spec.serving.conn_id if spec.serving else None) or DEFAULT_CONN_ID
+        self.reader = EndpointClient(self.url)  # reads and probes need no token
 
     @cached_property
-    def client(self) -> EndpointClient:
-        """Read the admin token only when a call needs the server."""
+    def admin(self) -> EndpointClient:
+        """Read the admin token only when an admin call needs it."""
         try:
             token = BaseHook.get_connection(self.conn_id).password
         except Exception as exc:  # the SDK raises AirflowNotFoundException; say what to create instead
@@ -50,13 +51,13 @@ class LocalEndpointServing:
         return EndpointClient(self.url, token)
 
     def describe(self, endpoint: str) -> dict[str, float]:
-        described = EndpointClient(self.url).endpoint(endpoint)
+        described = self.reader.endpoint(endpoint)
         if described is None:
             return {}
         return {name: v["traffic_percent"] for name, v in described["variants"].items()}
 
     def deploy(self, endpoint: str, variant: Variant, weight: float) -> None:
-        self.client.put_variant(
+        self.admin.put_variant(
             endpoint,
             variant.name,
             {
@@ -70,14 +71,14 @@ class LocalEndpointServing:
         )
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
-        self.client.set_weights(endpoint, weights)
+        self.admin.set_weights(endpoint, weights)
 
     def invoke(self, endpoint: str, variant: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        status, _, body = EndpointClient(self.url).invoke(endpoint, request, variant=variant)
+        status, _, body = self.reader.invoke(endpoint, request, variant=variant)
         return status, body if isinstance(body, dict) else {"error": body}
 
     def remove(self, endpoint: str, variant: str) -> None:
-        self.client.delete_variant(endpoint, variant)
+        self.admin.delete_variant(endpoint, variant)
 
 
 class LocalEndpointMetrics:
