@@ -32,11 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _seed(specs: list) -> None:
+    """Seed each DuckDB warehouse, then build the specs' dbt projects once so their tables exist for traffic."""
     from airflow_mlprovider.examples.seed import seed_warehouse
+    from airflow_mlprovider.transforms.build_runner import run_dbt_build
+    from airflow_mlprovider.transforms.profiles import profile_for
 
     for path in sorted({s.warehouse.path for s in specs if s.warehouse.type == "duckdb" and s.warehouse.path}):
         tables = seed_warehouse(path)
         print(f"seeded {path}: " + ", ".join(f"{t} ({n} rows)" for t, n in tables.items()))
+    for spec in (s for s in specs if s.data.dbt and s.warehouse.type == "duckdb"):
+        nodes = run_dbt_build(spec.data.dbt.project, spec.data.dbt.select, spec.data.dbt.target, profile_for(spec.warehouse))
+        print(f"dbt build for {spec.model}: {len(nodes)} nodes")
 
 
 def _traffic_requests(spec, out: Path) -> int:
@@ -122,26 +128,26 @@ def run(args: argparse.Namespace) -> int:
         "AIRFLOW__API__PORT": str(args.port),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "MLPROVIDER_ENDPOINT_TOKEN": token,
+        "MLPROVIDER_ENDPOINT_URL": endpoint_url,
         f"AIRFLOW_CONN_{ENDPOINT_CONN_ID.upper()}": json.dumps(
             {"conn_type": "http", "host": "127.0.0.1", "port": args.endpoint_port, "password": token}
         ),
     }
     cli = [sys.executable, "-m", "airflow_mlprovider.cli"]
-    procs = [
-        _spawn([*cli, "serve", "--port", str(args.endpoint_port), "--token-env", "MLPROVIDER_ENDPOINT_TOKEN",
-                "--state-file", str(state / "endpoints.json")], env, state / "endpoint-server.log"),
-    ]
-    for spec in (s for s in result.specs if s.serving):
-        requests_file = state / f"traffic-{spec.model}.jsonl"
-        n = _traffic_requests(spec, requests_file)
-        print(f"traffic: {n} requests for endpoint {spec.serving.endpoint} at {args.traffic_rate}/s (log: {state}/traffic-{spec.model}.log)")
-        procs.append(_spawn([*cli, "traffic", "--url", endpoint_url, "--endpoint", spec.serving.endpoint,
-                             "--jsonl", str(requests_file), "--rate", str(args.traffic_rate), "--duration", "28800"],
-                            env, state / f"traffic-{spec.model}.log"))
-    print(f"starting Airflow (AIRFLOW_HOME={home}); logs: {state}/airflow.log")
-    airflow = _spawn([os.path.join(bin_dir, "airflow"), "standalone"], env, state / "airflow.log")
-    procs.insert(0, airflow)
+    procs: list[subprocess.Popen] = []
     try:
+        procs.append(_spawn([*cli, "serve", "--port", str(args.endpoint_port), "--token-env", "MLPROVIDER_ENDPOINT_TOKEN",
+                             "--state-file", str(state / "endpoints.json")], env, state / "endpoint-server.log"))
+        for spec in (s for s in result.specs if s.serving):
+            requests_file = state / f"traffic-{spec.model}.jsonl"
+            n = _traffic_requests(spec, requests_file)
+            print(f"traffic: {n} requests for endpoint {spec.serving.endpoint} at {args.traffic_rate}/s "
+                  f"(log: {state}/traffic-{spec.model}.log)")
+            procs.append(_spawn([*cli, "traffic", "--url", endpoint_url, "--endpoint", spec.serving.endpoint,
+                                 "--jsonl", str(requests_file), "--rate", str(args.traffic_rate), "--duration", "28800"],
+                                env, state / f"traffic-{spec.model}.log"))
+        print(f"starting Airflow (AIRFLOW_HOME={home}); logs: {state}/airflow.log")
+        procs.insert(0, _spawn([os.path.join(bin_dir, "airflow"), "standalone"], env, state / "airflow.log"))
         if not _wait_healthy(f"http://127.0.0.1:{args.port}/api/v2/monitor/health", args.ready_timeout, procs):
             print(f"Airflow did not become healthy; see {state}/airflow.log", file=sys.stderr)
             return 1

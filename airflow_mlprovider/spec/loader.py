@@ -39,6 +39,7 @@ DEFAULTS_ENV = "MLPROVIDER_DEFAULTS_FILE"
 SCHEMA_FILE = Path(__file__).with_name("spec.schema.json")
 # Keys that describe one model: a defaults file shared by many specs may not set them.
 SPEC_ONLY_KEYS = ("model", "description", "data", "code", "evaluate")
+SERVING_KEYS = ("serving", "rollout")
 _SPEC_PATHS = (("code", "module"), ("code", "request_schema"), ("code", "response_schema"), ("data", "dbt", "project"))
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WEAK = frozenset({"anyOf", "oneOf"})
@@ -448,7 +449,10 @@ def _check_defaults(source: _Source) -> None:
 
 def _load(path: Path, defaults: _Source | None, dags_root: Path) -> ModelSpec:
     spec = _read_source(path, "spec")
-    doc = _merge(defaults.doc, spec.doc) if defaults else _merge({}, spec.doc)
+    base = defaults.doc if defaults else {}
+    if "serving" not in spec.doc:  # defaults configure serving and rollout; only a spec's own section enables them
+        base = {k: v for k, v in base.items() if k not in SERVING_KEYS}
+    doc = _merge(base, spec.doc)
 
     def locate(where: Path_, message: str, *, at_key: bool = False) -> SpecError:
         owner = spec if spec.has(where) or defaults is None or not defaults.has(where) else defaults

@@ -21,7 +21,9 @@ YAML such as `dbt_project.yml` is ignored). Each spec becomes one DAG whose id i
 **Defaults.** `{DEFAULTS_FILE}` beside the specs (or the file named by the environment variable
 `{DEFAULTS_ENV}`) holds settings shared by every spec: any top-level key except
 {", ".join(f"`{key}`" for key in SPEC_ONLY_KEYS)}. A spec overrides it: mappings merge key by key, lists
-and values are replaced. Errors in the defaults file are reported against every spec.
+and values are replaced. The defaults' `serving` and `rollout` apply only to specs that have a `serving`
+section of their own: defaults configure serving, a spec turns it on. Errors in the defaults file are
+reported against every spec.
 
 **Paths.** `code.module`, `code.request_schema`, `code.response_schema` and `data.dbt.project` are relative
 to the spec's folder and must stay inside the dags folder. `artifact_root` (a folder, `file:///path` or

@@ -42,6 +42,15 @@ def test_defaults_merge_under_the_spec(dags: Path) -> None:
     assert spec.platform == "local" and spec.rollout.steps == (5, 25, 50, 100), "schema defaults fill the rest"
 
 
+def test_defaults_configure_serving_but_only_a_spec_enables_it(dags: Path) -> None:
+    defaults = yaml.safe_load((dags / DEFAULTS_FILE).read_text())
+    _write(dags / DEFAULTS_FILE, {**defaults, "serving": {"url": "http://127.0.0.1:9999"}, "rollout": {"min_requests": 50}})
+    unserved = load_spec_file(_write(dags / "x.model.yaml", _sales(model="x")))
+    assert unserved.serving is None, "a defaults file's serving section must not turn serving on for every model"
+    served = load_spec_file(_write(dags / "y.model.yaml", _sales(model="y", serving={"endpoint": "y"})))
+    assert served.serving.url == "http://127.0.0.1:9999" and served.rollout.min_requests == 50
+
+
 def test_lists_are_replaced_not_merged(dags: Path) -> None:
     defaults = yaml.safe_load((dags / DEFAULTS_FILE).read_text())
     _write(dags / DEFAULTS_FILE, {**defaults, "tags": ["team-a", "nightly"]})

@@ -7,6 +7,7 @@ The server is started with `mlprovider serve`; its admin token is the password o
 from __future__ import annotations
 
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
     from airflow_mlprovider.spec.model import ModelSpec
 
 DEFAULT_CONN_ID = "mlprovider_endpoint"
+URL_ENV = "MLPROVIDER_ENDPOINT_URL"  # the deployment's server, when specs and defaults name none
 
 
 def _server_url(spec: ModelSpec) -> str:
-    return (spec.serving.url if spec.serving and spec.serving.url else None) or DEFAULT_URL
+    return (spec.serving.url if spec.serving and spec.serving.url else None) or os.environ.get(URL_ENV) or DEFAULT_URL
 
 
 class LocalEndpointServing:
