@@ -15,6 +15,7 @@ import tempfile
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlprovider.backends.aws import settings
 from airflow_mlprovider.backends.aws.framework_images import framework_image_uri
 from airflow_mlprovider.backends.aws.instance_picker import pick_instance
 from airflow_mlprovider.backends.aws.names import resource_name
@@ -43,9 +44,9 @@ def percent(weights: dict[str, float]) -> dict[str, float]:
 class SageMakerServing:
     """Serves `spec`'s versions on SageMaker. AWS connection: serving.conn_id, else aws_conn_id."""
 
-    def __init__(self, spec: ModelSpec, poll_interval_s: float = 30.0) -> None:
+    def __init__(self, spec: ModelSpec, poll_interval_s: float | None = None) -> None:
         self.spec = spec
-        self.poll_interval_s = poll_interval_s
+        self.poll_interval_s = settings.poll_interval_s() if poll_interval_s is None else poll_interval_s
         self.aws_conn_id = (spec.serving and spec.serving.conn_id) or spec.aws_conn_id
 
     @cached_property

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlprovider.artifacts import verify_manifest
+from airflow_mlprovider.backends.aws import settings
 from airflow_mlprovider.backends.aws.framework_images import framework_image_uri
 from airflow_mlprovider.backends.aws.instance_picker import pick_instance
 from airflow_mlprovider.backends.aws.names import resource_name
@@ -37,9 +38,9 @@ _VOLUME_GB = 30
 class SageMakerTrainingCompute:
     """Runs the model module's train() as a SageMaker training job. Needs an s3:// artifact_root and train.role_arn."""
 
-    def __init__(self, spec: ModelSpec, poll_interval_s: float = 30.0) -> None:
+    def __init__(self, spec: ModelSpec, poll_interval_s: float | None = None) -> None:
         self.spec = spec
-        self.poll_interval_s = poll_interval_s
+        self.poll_interval_s = settings.poll_interval_s() if poll_interval_s is None else poll_interval_s
 
     @cached_property
     def hook(self) -> Any:
