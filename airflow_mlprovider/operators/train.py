@@ -60,13 +60,19 @@ class TrainOperator(ModelSpecOperator):
             )
         return self._result(compute.train(job))
 
-    def execute_complete(self, context: Any, event: dict[str, Any], job: dict[str, Any], job_name: str) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Any, event: dict[str, Any], job: dict[str, Any] | None = None, job_name: str | None = None
+    ) -> dict[str, Any]:
         from airflow_mlprovider.backends import compute_for
         from airflow_mlprovider.backends.base import TrainingJob
 
+        # dag.test() resumes a task with the trigger's event alone, without the defer kwargs: the event always
+        # names the job, and the job is rebuilt from the context the same way execute() built it.
+        job_name = job_name or event["job_name"]
+        training_job = TrainingJob(**job) if job else self._job(context)
         self.log.info("training job %s ended: %s", job_name, event.get("status"))
         # collect() reads the job's final state itself and raises with SageMaker's failure reason
-        return self._result(compute_for(self.model_spec).collect(TrainingJob(**job), job_name))
+        return self._result(compute_for(self.model_spec).collect(training_job, job_name))
 
     def _result(self, result: Any) -> dict[str, Any]:
         from airflow_mlprovider.artifacts import manifest_digest
