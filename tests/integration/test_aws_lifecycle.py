@@ -1,0 +1,107 @@
+"""The AWS example's generated DAG run whole with dag.test() on the cloud backends: extract from Snowflake
+(fakesnow, through the real connector), training as a SageMaker job, artifacts and registry on S3, a SageMaker
+endpoint with production variants, and the rollout judged on CloudWatch's per-variant metrics (all moto's server).
+
+The metrics that SageMaker would publish are put into moto's CloudWatch by a thread following the endpoint's
+weights: a candidate with a high error rate is rolled back, one as good as the champion completes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tests.integration.aws_fixtures import (  # noqa: F401  (fixtures)
+    MODEL,
+    aws_dags_folder,
+    aws_standin,
+    s3_bucket,
+    sagemaker_metrics,
+    snowflake_sales,
+)
+from tests.integration.conftest import build, edit_spec, states
+
+
+def _configure(*, max_iter: int):
+    def edit(doc: dict) -> None:
+        doc["code"]["params"] = {"max_iter": max_iter, "learning_rate": 0.1}
+        doc["promote"] = {"min_relative_improvement": 0}
+        # A fast policy for a test: two steps, checks every second, small minimum counts; the example's guardrail.
+        doc["rollout"] = {
+            "steps": [50, 100], "check_interval": 1, "min_requests": 60, "step_timeout": "4m", "timeout": "8m",
+            "guardrails": {"latency_p99_ratio": 1.5},
+        }
+
+    return edit
+
+
+def _run(folder: Path, day: int, max_iter: int, standin) -> dict[str, str]:
+    """One run of the DAG for 2025-06-<day>; the candidate's health check gets answers (moto runs no model)."""
+    from airflow_mlprovider.operators.serving import HEALTH_CHECK_EXAMPLES
+
+    edit_spec(folder, MODEL, _configure(max_iter=max_iter))
+    standin.queue_invoke_results(
+        [{"Body": json.dumps({"prediction": 100.0}), "ContentType": "application/json"}] * HEALTH_CHECK_EXAMPLES
+    )
+    run = build(folder, MODEL).test(logical_date=datetime(2025, 6, day, tzinfo=timezone.utc))
+    return {"state": str(run.state), **states(run)}
+
+
+def _sagemaker_resources(standin, endpoint: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """(every endpoint config, every model, the endpoint's variant -> model) in moto's SageMaker."""
+    sagemaker = standin.client("sagemaker")
+    configs = [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]]
+    models = [m["ModelName"] for m in sagemaker.list_models()["Models"]]
+    current = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    variants = sagemaker.describe_endpoint_config(EndpointConfigName=current)["ProductionVariants"]
+    return configs, models, {v["VariantName"]: v["ModelName"] for v in variants}
+
+
+def test_cloudwatch_metrics_roll_back_a_bad_candidate_and_complete_a_good_one(
+    aws_dags_folder: Path, aws_standin, snowflake_sales: int, sagemaker_metrics
+) -> None:
+    from airflow_mlprovider.backends import serving_for, store_for
+    from airflow_mlprovider.operators.serving import variant_name
+    from airflow_mlprovider.registry.store import ModelRegistry
+    from airflow_mlprovider.spec import load_spec_file
+
+    spec = load_spec_file(aws_dags_folder / f"{MODEL}.model.yaml")
+    assert (spec.platform, spec.train.compute, spec.warehouse.type) == ("aws", "sagemaker", "snowflake")
+    registry, serving = ModelRegistry(store_for(spec), spec.model_root), serving_for(spec)
+    endpoint = spec.serving.endpoint
+
+    # 1. A weak first model: nothing to compare with, it is finalized at 100 % at once.
+    first = _run(aws_dags_folder, 1, 3, aws_standin)
+    assert first["state"] == "success", first
+    champion = registry.champion()
+    assert champion is not None and champion.artifact_uri.startswith(spec.artifact_root)
+    champion_variant = variant_name(champion.version_id)
+    assert serving.describe(endpoint) == {champion_variant: 100.0}
+
+    # 2. A better model whose variant fails 12 % of its requests while the champion fails 1 %: rolled back.
+    sagemaker_metrics.default_error_rate = 0.12
+    sagemaker_metrics.error_rates = {champion_variant: 0.01}
+    bad = _run(aws_dags_folder, 2, 200, aws_standin)
+    assert bad["rollout.rollback"] == "success" and bad["rollout.finalize"] == "skipped", bad
+    assert registry.champion().version_id == champion.version_id
+    assert serving.describe(endpoint) == {champion_variant: 100.0}
+    (rolled_back,) = [v for v in registry.versions() if v.version_id != champion.version_id]
+    assert [e["event"] for e in registry.events(rolled_back.version_id)][-1] == "rolled_back"
+    configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
+    assert list(variants) == [champion_variant]
+    assert len(configs) == 1 and models == list(variants.values()), (configs, models)
+
+    # 3. A better model as reliable as the champion (1 % errors each): every step passes, it becomes champion.
+    sagemaker_metrics.default_error_rate = 0.01
+    sagemaker_metrics.error_rates = {}
+    good = _run(aws_dags_folder, 3, 200, aws_standin)
+    assert good["state"] == "success" and good["rollout.finalize"] == "success", good
+    new_champion = registry.champion()
+    assert new_champion.version_id not in {champion.version_id, rolled_back.version_id}
+    new_variant = variant_name(new_champion.version_id)
+    assert serving.describe(endpoint) == {new_variant: 100.0}
+    configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
+    assert list(variants) == [new_variant]
+    assert len(configs) == 1 and models == list(variants.values()), (configs, models)
+    assert not sagemaker_metrics.errors, sagemaker_metrics.errors
