@@ -100,8 +100,17 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     from airflow_mlprovider.spec import load_specs
+
+    # Ctrl-C and a plain `kill` both stop everything cleanly, even when started in the background
+    # (a background job inherits SIGINT ignored).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
 
     specs_folder = Path(args.specs).resolve()
     state = Path(args.state).resolve()
@@ -126,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(args.port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{args.port}/execution/",  # tasks call home here
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "MLPROVIDER_ENDPOINT_TOKEN": token,
         "MLPROVIDER_ENDPOINT_URL": endpoint_url,

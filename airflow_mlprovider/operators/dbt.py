@@ -26,7 +26,15 @@ class DbtBuildOperator(ModelSpecOperator):
         dbt = spec.data.dbt
         if dbt is None:
             raise ValueError(f"{spec.source}: data.dbt is not set, so model {spec.model} has no dbt build step")
-        results = run_dbt_build(dbt.project, dbt.select, dbt.target, profile_for(spec.warehouse, dbt.target))
+        def build() -> list:
+            return run_dbt_build(dbt.project, dbt.select, dbt.target, profile_for(spec.warehouse, dbt.target))
+
+        if spec.warehouse.type == "duckdb":  # the embedded warehouse is one file: wait for another task's lock
+            from airflow_mlprovider.backends.local.duckdb_lock import waiting_for_lock
+
+            results = waiting_for_lock(build, f"dbt build of {dbt.project}")
+        else:
+            results = build()
         return {
             "nodes": dict(Counter(node.status for node in results)),
             "node_seconds": round(sum(node.execution_time_s for node in results), 3),

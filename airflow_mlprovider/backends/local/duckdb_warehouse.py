@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_mlprovider.backends.base import ArtifactStore, ExtractResult
+from airflow_mlprovider.backends.local.duckdb_lock import waiting_for_lock
 from airflow_mlprovider.spec.model import Warehouse as WarehouseSpec
 
 BATCH_ROWS = 100_000  # rows held in memory at once while streaming an extract
@@ -33,17 +34,21 @@ class DuckDBWarehouse:
                 f"DuckDB warehouse {self.path} does not exist; create it (for the demo data: "
                 f"python -m airflow_mlprovider.examples.seed {self.path})"
             )
-        rows = 0
         with tempfile.TemporaryDirectory(prefix="mlprovider-extract-") as tmp:
             local = os.path.join(tmp, "extract.parquet")
-            # read-only: training never writes to the warehouse, and readers may run side by side
-            with duckdb.connect(self.path, read_only=True) as con:
-                con.execute("SET TimeZone = 'UTC'")  # interval bounds are UTC datetimes
-                reader = con.sql(sql, params=params).to_arrow_reader(self.batch_rows)
-                with pq.ParquetWriter(local, reader.schema) as writer:
-                    for batch in reader:
-                        writer.write_batch(batch)
-                        rows += batch.num_rows
-                columns = tuple(reader.schema.names)
+
+            def write_parquet() -> tuple[int, tuple[str, ...]]:
+                rows = 0
+                # read-only: training never writes to the warehouse, and readers may run side by side
+                with duckdb.connect(self.path, read_only=True) as con:
+                    con.execute("SET TimeZone = 'UTC'")  # interval bounds are UTC datetimes
+                    reader = con.sql(sql, params=params).to_arrow_reader(self.batch_rows)
+                    with pq.ParquetWriter(local, reader.schema) as writer:
+                        for batch in reader:
+                            writer.write_batch(batch)
+                            rows += batch.num_rows
+                    return rows, tuple(reader.schema.names)
+
+            rows, columns = waiting_for_lock(write_parquet, f"extract from {self.path}")
             store.put_file(local, dest_uri)
         return ExtractResult(uri=dest_uri, rows=rows, columns=columns)
