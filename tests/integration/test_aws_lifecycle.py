@@ -87,7 +87,10 @@ def test_cloudwatch_metrics_roll_back_a_bad_candidate_and_complete_a_good_one(
     assert registry.champion().version_id == champion.version_id
     assert serving.describe(endpoint) == {champion_variant: 100.0}
     (rolled_back,) = [v for v in registry.versions() if v.version_id != champion.version_id]
-    assert [e["event"] for e in registry.events(rolled_back.version_id)][-1] == "rolled_back"
+    rollback = registry.events(rolled_back.version_id)[-1]
+    # decided on the error rates, not forced by a failure, a timeout or missing metrics
+    assert rollback["event"] == "rolled_back" and rollback["details"]["decided"] is True, rollback
+    assert "5xx" in rollback["reason"] and "log-likelihood ratio" in rollback["reason"], rollback
     configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
     assert list(variants) == [champion_variant]
     assert len(configs) == 1 and models == list(variants.values()), (configs, models)
@@ -99,9 +102,12 @@ def test_cloudwatch_metrics_roll_back_a_bad_candidate_and_complete_a_good_one(
     assert good["state"] == "success" and good["rollout.finalize"] == "success", good
     new_champion = registry.champion()
     assert new_champion.version_id not in {champion.version_id, rolled_back.version_id}
+    promoted = registry.events(new_champion.version_id)[-1]
+    assert promoted["event"] == "promoted" and "step 100% passed" in promoted["reason"], promoted
     new_variant = variant_name(new_champion.version_id)
     assert serving.describe(endpoint) == {new_variant: 100.0}
     configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
     assert list(variants) == [new_variant]
     assert len(configs) == 1 and models == list(variants.values()), (configs, models)
-    assert not sagemaker_metrics.errors, sagemaker_metrics.errors
+    jobs = aws_standin.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    assert [j["TrainingJobStatus"] for j in jobs] == ["Completed"] * 3, "each run trained in a SageMaker job"
