@@ -49,10 +49,12 @@ def _run(folder: Path, day: int, max_iter: int, standin) -> dict[str, str]:
 
 
 def _sagemaker_resources(standin, endpoint: str) -> tuple[list[str], list[str], dict[str, str]]:
-    """(every endpoint config, every model, the endpoint's variant -> model) in moto's SageMaker."""
+    """(the endpoint's configs, its models, its variant -> model) in moto's SageMaker (shared by the session:
+    names tell this endpoint's resources apart)."""
     sagemaker = standin.client("sagemaker")
-    configs = [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]]
-    models = [m["ModelName"] for m in sagemaker.list_models()["Models"]]
+    listed = sagemaker.list_endpoint_configs(NameContains=endpoint)["EndpointConfigs"]
+    configs = [c["EndpointConfigName"] for c in listed]
+    models = [m["ModelName"] for m in sagemaker.list_models(NameContains=endpoint)["Models"]]
     current = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
     variants = sagemaker.describe_endpoint_config(EndpointConfigName=current)["ProductionVariants"]
     return configs, models, {v["VariantName"]: v["ModelName"] for v in variants}
@@ -109,5 +111,6 @@ def test_cloudwatch_metrics_roll_back_a_bad_candidate_and_complete_a_good_one(
     configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
     assert list(variants) == [new_variant]
     assert len(configs) == 1 and models == list(variants.values()), (configs, models)
-    jobs = aws_standin.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    job_names = spec.model.replace("_", "-")  # training jobs are named after the model, in SageMaker's characters
+    jobs = aws_standin.client("sagemaker").list_training_jobs(NameContains=job_names)["TrainingJobSummaries"]
     assert [j["TrainingJobStatus"] for j in jobs] == ["Completed"] * 3, "each run trained in a SageMaker job"
