@@ -13,5 +13,18 @@ def get_provider_info() -> dict[str, Any]:
         "gradual rollout with automatic rollback.",
         "versions": ["0.1.0"],
         "connection-types": [],
-        "notifications": ["airflow_mlprovider.notifications.lifecycle.LifecycleNotifier"],
+        "config": {
+            "mlprovider": {
+                "description": "Deployment-wide settings of airflow-mlprovider.",
+                "options": {
+                    "aws_poll_interval": {
+                        "description": "Seconds between status checks of a SageMaker endpoint update or training job.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "30",
+                    }
+                },
+            }
+        },
     }

@@ -6,7 +6,6 @@ worker slot is free while the job runs, and the triggerer wakes the task to coll
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from airflow_mlprovider.operators.base import SPLIT, ModelSpecOperator, run_key
@@ -49,30 +48,24 @@ class TrainOperator(ModelSpecOperator):
         spec = self.model_spec
         job = self._job(context)
         compute = compute_for(spec)
-        self.log.info("training %s on %s compute (max runtime %.0fs)", spec.model, spec.train.compute, job.max_runtime_s)
+        self.log.info(
+            "training %s on %s compute (max runtime %.0fs)", spec.model, spec.train.compute, job.max_runtime_s
+        )
         if self.deferrable and hasattr(compute, "start"):
             job_name = compute.start(job)
             self.log.info("started training job %s; waiting in the triggerer", job_name)
-            self.defer(
-                trigger=compute.trigger(job_name, job.max_runtime_s),
-                method_name="execute_complete",
-                kwargs={"job": dataclasses.asdict(job), "job_name": job_name},
-            )
+            self.defer(trigger=compute.trigger(job_name, job.max_runtime_s), method_name="execute_complete")
         return self._result(compute.train(job))
 
-    def execute_complete(
-        self, context: Any, event: dict[str, Any], job: dict[str, Any] | None = None, job_name: str | None = None
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         from airflow_mlprovider.backends import compute_for
-        from airflow_mlprovider.backends.base import TrainingJob
 
-        # dag.test() resumes a task with the trigger's event alone, without the defer kwargs: the event always
-        # names the job, and the job is rebuilt from the context the same way execute() built it.
-        job_name = job_name or event["job_name"]
-        training_job = TrainingJob(**job) if job else self._job(context)
+        # The trigger's event names the job; the job itself is rebuilt from the context as execute() built it
+        # (so resuming needs nothing but the event: dag.test() passes no defer kwargs).
+        job_name = event["job_name"]
         self.log.info("training job %s ended: %s", job_name, event.get("status"))
         # collect() reads the job's final state itself and raises with SageMaker's failure reason
-        return self._result(compute_for(self.model_spec).collect(training_job, job_name))
+        return self._result(compute_for(self.model_spec).collect(self._job(context), job_name))
 
     def _result(self, result: Any) -> dict[str, Any]:
         from airflow_mlprovider.artifacts import manifest_digest

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pandas as pd
 import pytest
@@ -34,18 +33,18 @@ def test_train_defers_on_the_job_and_collects_its_artifact(aws_spec, split_on_s3
 
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)
-    trigger, kwargs = deferred.value.trigger, deferred.value.kwargs
+    trigger = deferred.value.trigger
     assert type(trigger).__name__ == "SageMakerTrigger"
     assert deferred.value.method_name == "execute_complete"
-    assert kwargs["job"]["artifact_uri"] == f"{spec.model_root}/runs/manual__defer/artifact"
 
     async def first_event() -> dict:
         async for event in trigger.run():
             return event.payload
 
-    result = op.execute_complete(context, asyncio.run(first_event()), **kwargs)
-    assert result["artifact_uri"] == kwargs["job"]["artifact_uri"]
-    assert result["job"]["job_name"] == kwargs["job_name"]
+    event = asyncio.run(first_event())
+    result = op.execute_complete(context, event)  # resuming needs the event alone
+    assert result["artifact_uri"] == f"{spec.model_root}/runs/manual__defer/artifact"
+    assert result["job"]["job_name"] == event["job_name"] == trigger.serialize()[1]["job_name"]
     assert len(result["manifest_digest"]) == 64
 
 
@@ -54,4 +53,15 @@ def test_without_deferral_the_task_waits_for_the_job_itself(aws_spec, split_on_s
     op = TrainOperator(task_id="train", spec=spec.raw, spec_source=spec.source, deferrable=False)
     result = op.execute(make_context({SPLIT: split_on_s3}, utc(2026, 1, 1), run_id="manual__sync"))
     assert result["artifact_uri"].endswith("/runs/manual__sync/artifact")
-    assert dataclasses.is_dataclass(op._job(make_context({SPLIT: split_on_s3}, utc(2026, 1, 1), run_id="x")))
+
+
+def test_the_poll_interval_comes_from_airflow_config(monkeypatch) -> None:
+    from airflow_mlprovider.backends.aws.settings import DEFAULT_POLL_INTERVAL_S, poll_interval_s
+
+    monkeypatch.delenv("AIRFLOW__MLPROVIDER__AWS_POLL_INTERVAL", raising=False)
+    assert poll_interval_s() == DEFAULT_POLL_INTERVAL_S
+    monkeypatch.setenv("AIRFLOW__MLPROVIDER__AWS_POLL_INTERVAL", "2.5")
+    assert poll_interval_s() == 2.5
+    monkeypatch.setenv("AIRFLOW__MLPROVIDER__AWS_POLL_INTERVAL", "-1")
+    with pytest.raises(ValueError, match="aws_poll_interval"):
+        poll_interval_s()
