@@ -95,11 +95,14 @@ def decide(
     total_llr = {c: [a + b for a, b in zip(done_llr[c], window_llr[c])] for c in ERROR_CLASSES}
     weights = [w for _, w in sequential.ALTERNATIVES]
     class_log_lr = {c: sequential.log_mixture(total_llr[c], weights) for c in ERROR_CLASSES}
-    log_lr = sequential.log_mixture(list(class_log_lr.values()), list(ERROR_CLASSES.values()))
+    allocation = ev.get("allocation") or sequential.start_allocation(ERROR_CLASSES)
+    log_lr = sequential.allocated_log_lr(class_log_lr, ERROR_CLASSES, allocation)
     rollback_at = math.log(1 / policy.significance)
     accept_at = math.log(1 - policy.power)
 
     pooled_cand, pooled_champ = done_cand + cand, done_champ + champ
+    active = [c for c in ERROR_CLASSES if pooled_cand.errors[c] + pooled_champ.errors[c] > 0]
+    allocation = sequential.reallocate(allocation, active, class_log_lr, log_lr)
     acceptance = {c: _acceptance_llr(policy, pooled_cand, pooled_champ, c) for c in ERROR_CLASSES}
     stats.update(
         rollout={"candidate": pooled_cand.json(), "champion": pooled_champ.json()},
@@ -113,6 +116,7 @@ def decide(
         "llr": done_llr,
         "done": {"candidate": done_cand.dump(), "champion": done_champ.dump()},
         "seen": {"candidate": cand.dump(), "champion": champ.dump()},
+        "allocation": allocation,
     }
     waiting = replace(state, evidence=evidence)
 
@@ -143,6 +147,7 @@ def decide(
                 "llr": total_llr,
                 "done": {"candidate": pooled_cand.dump(), "champion": pooled_champ.dump()},
                 "seen": {"candidate": [0, 0, 0], "champion": [0, 0, 0]},
+                "allocation": allocation,
             },
         )
         return Decision("advance", advanced.weight, f"{passed} -> advance to {policy.steps[nxt]}%", stats, advanced)

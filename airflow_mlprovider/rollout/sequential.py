@@ -28,8 +28,10 @@ import math
 
 # (ratio to the tolerated error rate, prior weight). The first is the detectable increase: power is the
 # chance of catching a candidate with that many more errors. Larger ratios catch grossly bad candidates
-# after a few hundred requests instead of a few thousand.
-ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.4), (3.0, 0.6))
+# after a few hundred requests instead of a few thousand. A weight w costs log(1/w) of evidence on top of
+# log(1/alpha); 0.3 / 0.7 (was 0.4 / 0.6) splits that cost so that both kinds are caught within 1.5x the
+# requests of a test told the bad rate in advance (docs/rollout.md, benchmark).
+ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.3), (3.0, 0.7))
 DETECTABLE_RATIO = ALTERNATIVES[0][0]
 
 
@@ -92,6 +94,33 @@ def log_mixture(llrs: list[float], weights: list[float]) -> float:
     terms = [llr + math.log(w) for llr, w in zip(llrs, weights) if w > 0]
     top = max(terms)
     return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def start_allocation(shares: dict[str, float]) -> dict:
+    """Before any error: every class holds its share of the (unit) capital."""
+    return {"classes": list(shares), "log_capital": 0.0, "since": {c: 0.0 for c in shares}}
+
+
+def allocated_log_lr(class_log_lr: dict[str, float], shares: dict[str, float], allocation: dict) -> float:
+    """log of the rollback statistic: the capital at the last reallocation, times the share-weighted growth
+    since then of the mixture of each class it was allocated to."""
+    classes = allocation["classes"]
+    total = sum(shares[c] for c in classes)
+    growth = [class_log_lr[c] - allocation["since"][c] for c in classes]
+    return allocation["log_capital"] + log_mixture(growth, [shares[c] / total for c in classes])
+
+
+def reallocate(allocation: dict, active: list[str], class_log_lr: dict[str, float], log_lr: float) -> dict:
+    """The allocation for the checks after this one: the whole capital to the classes that have had errors.
+
+    A class without any error has a likelihood ratio of exactly 1, so its share would only sit idle.
+    Deciding from the errors seen so far, for the checks still to come, keeps the statistic a martingale
+    (a predictable reallocation); the price is that the very first errors of a class that wakes up late
+    are judged at the share it had (0 when it was idle) rather than at its full share.
+    """
+    if not active or set(active) == set(allocation["classes"]):
+        return allocation
+    return {"classes": list(active), "log_capital": log_lr, "since": dict(class_log_lr)}
 
 
 def wald_expected_sample_size(p0: float, p1: float, alpha: float, beta: float) -> float:

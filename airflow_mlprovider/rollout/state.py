@@ -45,9 +45,13 @@ class RolloutState:
 
     @classmethod
     def resume(cls, policy: RolloutPolicy, weight: float, now: float) -> RolloutState:
-        """After a retry or a lost worker: continue at the highest step not above the weight the endpoint has now.
+        """After a retry or a lost worker: continue at the highest step not above the weight the endpoint has now,
+        but never at the last (100 %) step.
 
-        The evidence gathered before is lost, so the step is judged afresh; the clocks restart.
+        The evidence gathered before is lost, so the step is judged afresh; the clocks restart. At 100 % the
+        champion serves nothing and the candidate is judged against the champion's rate from the earlier steps,
+        which a resumed rollout no longer has: it could never complete there, so it goes back to the step before.
         """
-        index = max(0, bisect.bisect_right(policy.steps, weight) - 1)
+        highest = max(0, bisect.bisect_right(policy.steps, weight) - 1)
+        index = min(highest, len(policy.steps) - 2)
         return cls(step_index=index, weight=float(policy.steps[index]), started_at=now, step_started_at=now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -74,9 +75,36 @@ def test_evidence_accumulates_over_checks_of_one_window():
     first = check(state, counts(3800, 38), counts(200, 4), now=40)
     assert first.action == "wait"
     second = check(first.state, counts(7600, 76), counts(400, 16), now=80)
-    # The second reading contains the first: the same outcome as judging it alone, not double counted.
+    # The second reading contains the first: the same 5xx evidence as judging it alone, not double counted.
     alone = check(state, counts(7600, 76), counts(400, 16), now=80)
-    assert second.stats["log_lr_total"] == alone.stats["log_lr_total"]
+    assert second.stats["log_lr"]["5xx"] == alone.stats["log_lr"]["5xx"]
+
+
+def test_without_4xx_the_5xx_get_the_whole_significance_after_the_first_errors():
+    state = RolloutState.start(POLICY, 0)
+    first = check(state, counts(3800, 38), counts(200, 4), now=40)
+    m1 = first.stats["log_lr"]["5xx"]
+    # First check: each class holds its share (0.8 / 0.2), and the 4xx have a likelihood ratio of 1.
+    assert first.stats["log_lr_total"] == pytest.approx(math.log(0.8 * math.exp(m1) + 0.2), abs=1e-3)
+    assert first.state.evidence["allocation"]["classes"] == ["5xx"]
+    # From then on the idle 4xx share is invested in the 5xx: the total grows exactly as the 5xx evidence.
+    second = check(first.state, counts(7600, 76), counts(400, 12), now=80)
+    m2 = second.stats["log_lr"]["5xx"]
+    assert second.stats["log_lr_total"] == pytest.approx(first.stats["log_lr_total"] + m2 - m1, abs=1e-3)
+    assert second.stats["log_lr_total"] > math.log(0.8 * math.exp(m2) + 0.2)
+
+
+def test_4xx_that_start_late_are_still_judged():
+    state = RolloutState.start(POLICY, 0)
+    quiet = check(state, counts(3800, 38), counts(200, 2), now=40)
+    assert quiet.state.evidence["allocation"]["classes"] == ["5xx"]
+    # The first 4xx wake the class up (judged from the next check on, at its share) ...
+    woken = check(quiet.state, counts(7600, 76, 8), counts(400, 4, 20), now=80)
+    assert woken.action == "wait"
+    assert sorted(woken.state.evidence["allocation"]["classes"]) == ["4xx", "5xx"]
+    # ... and a candidate that keeps breaking the request contract is rolled back.
+    broken = check(woken.state, counts(11_400, 114, 12), counts(600, 6, 60), now=120)
+    assert broken.action == "rollback" and "candidate 4xx" in broken.reason
 
 
 def test_zero_errors_everywhere_still_completes():
@@ -142,5 +170,14 @@ def test_resume_picks_the_step_of_the_current_weight():
     assert RolloutState.resume(POLICY, 25, now=7).step_index == 1
     assert RolloutState.resume(POLICY, 30, now=7).step_index == 1
     assert RolloutState.resume(POLICY, 0, now=7).step_index == 0
+    # At 100 % the evidence that held the champion's rate is gone: back to the step before, to measure it again.
     resumed = RolloutState.resume(POLICY, 100, now=7)
-    assert (resumed.step_index, resumed.weight, resumed.step_started_at) == (3, 100, 7)
+    assert (resumed.step_index, resumed.weight, resumed.step_started_at) == (2, 50, 7)
+
+
+def test_a_rollout_resumed_at_100_percent_can_complete():
+    state = RolloutState.resume(POLICY, 100, now=0)
+    advanced = check(state, counts(20_000, 200), counts(20_000, 190), now=300)
+    assert advanced.action == "advance" and advanced.weight == 100
+    done = check(advanced.state, counts(0), counts(20_000, 195), now=600)
+    assert done.action == "complete" and done.weight == 100

@@ -50,3 +50,26 @@ def test_log_mixture():
 def test_wald_expected_sample_size_matches_the_textbook_figures():
     assert sequential.wald_expected_sample_size(0.01, 0.03, 0.01, 0.05) == pytest.approx(317, abs=1)
     assert sequential.wald_expected_sample_size(0.01, 0.015, 0.01, 0.05) == pytest.approx(3816, abs=2)
+
+
+SHARES = {"5xx": 0.8, "4xx": 0.2}
+
+
+def test_allocated_log_lr_starts_as_the_share_weighted_mixture_of_the_classes():
+    start = sequential.start_allocation(SHARES)
+    assert sequential.allocated_log_lr({"5xx": 2.0, "4xx": 0.0}, SHARES, start) == pytest.approx(
+        math.log(0.8 * math.exp(2.0) + 0.2))
+
+
+def test_reallocate_moves_the_capital_of_idle_classes_and_keeps_the_statistic_continuous():
+    start = sequential.start_allocation(SHARES)
+    assert sequential.reallocate(start, [], {"5xx": 0.0, "4xx": 0.0}, 0.0) is start
+    assert sequential.reallocate(start, ["4xx", "5xx"], {"5xx": 1.0, "4xx": 0.5}, 0.9) is start
+    log_lr = sequential.allocated_log_lr({"5xx": 2.0, "4xx": 0.0}, SHARES, start)
+    only_5xx = sequential.reallocate(start, ["5xx"], {"5xx": 2.0, "4xx": 0.0}, log_lr)
+    # Same value at the reallocation, then it grows with the 5xx evidence alone.
+    assert sequential.allocated_log_lr({"5xx": 2.0, "4xx": 0.0}, SHARES, only_5xx) == pytest.approx(log_lr)
+    assert sequential.allocated_log_lr({"5xx": 3.0, "4xx": 0.0}, SHARES, only_5xx) == pytest.approx(log_lr + 1.0)
+    both = sequential.reallocate(only_5xx, ["5xx", "4xx"], {"5xx": 3.0, "4xx": 0.0}, log_lr + 1.0)
+    grown = sequential.allocated_log_lr({"5xx": 3.0, "4xx": 2.0}, SHARES, both)
+    assert grown == pytest.approx(log_lr + 1.0 + math.log(0.8 + 0.2 * math.exp(2.0)))
