@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -49,6 +50,9 @@ ADMIN_DISABLED = (
 )
 
 
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 class EndpointServer:
     """The server and its state; `start()` serves from a background thread, `serve_forever()` from this one."""
 
@@ -63,6 +67,11 @@ class EndpointServer:
         retention_s: float = DEFAULT_RETENTION_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        # Each request runs on its own thread: a model's numeric libraries must not start a thread pool per
+        # prediction (OpenMP start-up costs ~100x a small prediction). Takes effect for libraries the models
+        # import after this point, as in `mlprovider serve`; a worker's own setting wins.
+        for variable in THREAD_ENV:
+            os.environ.setdefault(variable, "1")
         self.admin_token = admin_token or None
         self._work_dir = tempfile.mkdtemp(prefix="mlprovider-serve-")
         self.table = EndpointTable(self._work_dir, state_file, seed)
