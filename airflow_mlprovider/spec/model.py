@@ -136,7 +136,7 @@ class Guardrails:
 @dataclass(frozen=True)
 class Rollout:
     steps: tuple[int, ...] = (5, 25, 50, 100)
-    check_interval_s: float = 10.0
+    check_interval_s: float = 5.0
     min_requests: int = 200
     max_error_rate_increase: float = 0.0
     significance: float = 0.01
@@ -251,7 +251,7 @@ class ModelSpec:
             ),
             rollout=Rollout(
                 steps=tuple(ro.get("steps", (5, 25, 50, 100))),
-                check_interval_s=seconds(ro.get("check_interval", "10s")),
+                check_interval_s=seconds(ro.get("check_interval", "5s")),
                 min_requests=ro.get("min_requests", 200),
                 max_error_rate_increase=ro.get("max_error_rate_increase", 0.0),
                 significance=ro.get("significance", 0.01),
