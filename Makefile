@@ -2,11 +2,11 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 .PHONY: env demo test bench clean
 
+# uv (installed into the system interpreter) creates the venv and resolves the install in about a minute.
 $(BIN)/mlprovider: setup.cfg pyproject.toml
 	$(PY) -m pip install -q uv
 	$(PY) -m uv venv -q --allow-existing -p $(PY) $(VENV)
