@@ -33,11 +33,15 @@ class SpecErrorsOperator(BaseOperator):
         )
 
 
-def invalid_dag_id(spec_file: str, folder: Path) -> str:
+def _relative(spec_file: str, folder: Path) -> str:
     try:
-        relative = Path(spec_file).resolve().relative_to(folder.resolve()).as_posix()
+        return Path(spec_file).resolve().relative_to(folder.resolve()).as_posix()
     except ValueError:
-        relative = Path(spec_file).name
+        return Path(spec_file).name
+
+
+def invalid_dag_id(spec_file: str, folder: Path) -> str:
+    relative = _relative(spec_file, folder)
     return INVALID_PREFIX + re.sub(r"[^A-Za-z0-9_]+", "_", relative.removesuffix(".model.yaml")).strip("_")
 
 
@@ -58,6 +62,7 @@ def build_invalid_spec_dag(spec_file: str, errors: list[SpecError], folder: Path
     )
     with DAG(
         dag_id=invalid_dag_id(spec_file, folder),
+        dag_display_name=f"INVALID SPEC {_relative(spec_file, folder)}: {len(lines)} error(s), see Docs",
         description=f"INVALID SPEC {Path(spec_file).name}: {lines[0] if lines else ''}"[:200],
         schedule=None,
         start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
@@ -65,6 +70,7 @@ def build_invalid_spec_dag(spec_file: str, errors: list[SpecError], folder: Path
         tags=["mlprovider", "invalid-spec"],
         doc_md=doc,
         is_paused_upon_creation=True,
+        default_args={"owner": "mlprovider"},
     ) as dag:
         SpecErrorsOperator(task_id="spec_errors", spec_file=spec_file, errors=lines, retries=0)
     return dag

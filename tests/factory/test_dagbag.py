@@ -39,6 +39,7 @@ def test_a_bad_spec_does_not_hide_the_good_ones(dags_folder: Path) -> None:
     assert "broken.model.yaml" in broken.doc_md
     assert "did you mean 'train'" in broken.doc_md
     assert "invalid-spec" in broken.tags
+    assert broken.dag_display_name.startswith("INVALID SPEC broken.model.yaml")
     not_yaml = bag.dags[INVALID_PREFIX + "not_yaml"]
     assert re.search(r"not_yaml\.model\.yaml:\d+:\d+: .*YAML syntax error", not_yaml.doc_md)
 
