@@ -11,7 +11,7 @@ def poll_interval_s() -> float:
     [mlprovider] aws_poll_interval (env AIRFLOW__MLPROVIDER__AWS_POLL_INTERVAL), default 30: endpoint updates
     and training jobs take minutes on SageMaker; a stand-in (moto) answers at once.
     """
-    from airflow.configuration import conf
+    from airflow.sdk import conf
 
     value = conf.getfloat("mlprovider", "aws_poll_interval", fallback=DEFAULT_POLL_INTERVAL_S)
     if value < 0:
