@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="Airflow UI/API port on 127.0.0.1")
     parser.add_argument("--endpoint-port", type=int, default=8765, help="local endpoint server port")
     parser.add_argument("--state", default=".demo", help="folder for the demo's server state, traffic and logs")
-    parser.add_argument("--traffic-rate", type=float, default=20.0, help="requests/s per served model")
+    parser.add_argument("--traffic-rate", type=float, default=40.0, help="requests/s per served model (a full rollout takes ~6 min at 40)")
     parser.add_argument("--exit-when-ready", action="store_true", help="start, wait until healthy, report, stop (for tests)")
     parser.add_argument("--ready-timeout", type=float, default=180.0)
 
