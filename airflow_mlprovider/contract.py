@@ -3,6 +3,9 @@
 preprocess(raw: DataFrame, ctx) -> DataFrame
 train(train: DataFrame, validation: DataFrame, ctx) -> None   # writes into ctx.artifact_dir
 load(artifact_dir: str) -> predict(request: dict) -> dict
+optional: load_batch(artifact_dir: str) -> predict_batch(frame: DataFrame) -> predictions
+          (one prediction per row, the value of the response's prediction field; evaluate then scores the
+          whole test set in one call and checks a sample against predict(request))
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REQUIRED_FUNCTIONS = {"preprocess": 2, "train": 3, "load": 1}
+OPTIONAL_FUNCTIONS = {"load_batch": 1}
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_mlprovider.registry.store import ModelVersion
@@ -56,12 +56,19 @@ def _first_model(candidate_metric: float, direction: str, threshold: float | Non
 
 
 def judge_candidate(
-    candidate_metric: float, champion_metric: float | None, direction: str, policy: Promote
+    candidate_metric: float,
+    champion_metric: float | None,
+    direction: str,
+    policy: Promote,
+    comparison: dict[str, Any] | None = None,
+    test_rows: int | None = None,
 ) -> PromotionDecision:
     """Whether the candidate beats the champion by the spec's `promote` margins.
 
     Relative and absolute margins must both hold; a margin of 0 means "strictly better".
-    A non-finite candidate metric is never promoted.
+    A non-finite candidate metric is never promoted. With `policy.confidence`, the margins must hold for
+    the lower confidence bound of the paired gain (`comparison`, from evaluation.paired), not only for the
+    point estimate. Below `policy.min_test_rows` test rows only a first model is promoted.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
@@ -70,14 +77,20 @@ def judge_candidate(
         return PromotionDecision(False, reason, None)
     if champion_metric is None:
         return _first_model(candidate_metric, direction, policy.first_model_threshold)
+    if test_rows is not None and test_rows < policy.min_test_rows:
+        reason = (
+            f"the test set has {test_rows} rows, fewer than promote.min_test_rows ({policy.min_test_rows}): "
+            "too little evidence to replace the champion -> keep the champion"
+        )
+        return PromotionDecision(False, reason, None)
     if not math.isfinite(champion_metric):
         reason = f"champion metric is {champion_metric} on this test set; candidate {_num(candidate_metric)} is finite"
         return PromotionDecision(True, reason, None)
     gain = _gain(candidate_metric, champion_metric, direction)
+    if policy.confidence is not None:
+        return _judge_bound(candidate_metric, champion_metric, direction, policy, gain, comparison)
     relative = _relative(gain, champion_metric)
-    absolute_ok = gain >= policy.min_absolute_improvement if policy.min_absolute_improvement else gain > 0
-    relative_ok = relative >= policy.min_relative_improvement if policy.min_relative_improvement else relative > 0
-    promote = absolute_ok and relative_ok
+    promote = _margins_hold(gain, relative, policy)
     required = (
         f"required: >= {_num(policy.min_absolute_improvement)} absolute"
         if policy.min_absolute_improvement
@@ -89,6 +102,43 @@ def judge_candidate(
     reason = (
         f"candidate {_num(candidate_metric)} vs champion {_num(champion_metric)} ({direction}): "
         f"{_num(abs(gain))} absolute, {abs(relative):.2%} relative {comparison}; {required} -> "
+        f"{'promote' if promote else 'keep the champion'}"
+    )
+    return PromotionDecision(promote, reason, gain)
+
+
+def _margins_hold(gain: float, relative: float, policy: Promote) -> bool:
+    absolute_ok = gain >= policy.min_absolute_improvement if policy.min_absolute_improvement else gain > 0
+    relative_ok = relative >= policy.min_relative_improvement if policy.min_relative_improvement else relative > 0
+    return absolute_ok and relative_ok
+
+
+def _judge_bound(
+    candidate_metric: float,
+    champion_metric: float,
+    direction: str,
+    policy: Promote,
+    gain: float,
+    comparison: dict[str, Any] | None,
+) -> PromotionDecision:
+    """The margins applied to the gain's lower confidence bound: the improvement holds with that confidence."""
+    if comparison is None or comparison.get("low") is None:
+        reason = (
+            f"promote.confidence {policy.confidence} needs a paired comparison with the champion on the same "
+            "rows, and there is none -> keep the champion"
+        )
+        return PromotionDecision(False, reason, gain)
+    bound = float(comparison["low"])
+    promote = _margins_hold(bound, _relative(bound, champion_metric), policy)
+    required = []
+    if policy.min_absolute_improvement:
+        required.append(f">= {_num(policy.min_absolute_improvement)} absolute")
+    if policy.min_relative_improvement:
+        required.append(f">= {policy.min_relative_improvement:.2%} relative")
+    reason = (
+        f"candidate {_num(candidate_metric)} vs champion {_num(champion_metric)} ({direction}) on "
+        f"{comparison['rows']} paired rows: gain {_num(gain)}, {policy.confidence:.0%} confidence bound "
+        f"{_num(bound)} ({comparison['method']}); required: bound {' and '.join(required) or '> 0'} -> "
         f"{'promote' if promote else 'keep the champion'}"
     )
     return PromotionDecision(promote, reason, gain)

@@ -6,11 +6,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from airflow_mlprovider.contract import REQUIRED_FUNCTIONS
+from airflow_mlprovider.contract import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
 from airflow_mlprovider.spec.errors import SpecError
 
 _FIELD = "code.module"  # the spec field that named the module
-_SIGNATURES = {"preprocess": "preprocess(raw, ctx)", "train": "train(train, validation, ctx)", "load": "load(artifact_dir)"}
+_SIGNATURES = {
+    "preprocess": "preprocess(raw, ctx)",
+    "train": "train(train, validation, ctx)",
+    "load": "load(artifact_dir)",
+    "load_batch": "load_batch(artifact_dir)",
+}
 # (path, mtime_ns, size) -> errors: 500 specs often share one module, and edits change the key
 _CACHE: dict[tuple[str, int, int], list[SpecError]] = {}
 
@@ -36,10 +41,13 @@ def _check_source(file: str, source: bytes) -> list[SpecError]:
         node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
     errors = []
-    for name, arity in REQUIRED_FUNCTIONS.items():
+    for name, arity in (REQUIRED_FUNCTIONS | OPTIONAL_FUNCTIONS).items():
         node = defined.get(name)
         if node is None:
-            errors.append(SpecError(file, None, None, _FIELD, f"the model module has no top-level def {_SIGNATURES[name]}"))
+            if name in REQUIRED_FUNCTIONS:
+                errors.append(
+                    SpecError(file, None, None, _FIELD, f"the model module has no top-level def {_SIGNATURES[name]}")
+                )
         elif isinstance(node, ast.AsyncFunctionDef):
             errors.append(SpecError(file, node.lineno, node.col_offset + 1, _FIELD,
                                     f"{name} is async; the contract needs a plain def {_SIGNATURES[name]}"))

@@ -98,6 +98,7 @@ class Evaluate:
     direction: str
     prediction_field: str = "prediction"
     max_rows: int = 5000
+    request_check_rows: int = 200
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class Promote:
     min_relative_improvement: float = 0.0
     min_absolute_improvement: float = 0.0
     first_model_threshold: float | None = None
+    confidence: float | None = None
+    min_test_rows: int = 0
 
 
 @dataclass(frozen=True)

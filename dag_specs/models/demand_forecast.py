@@ -1,6 +1,6 @@
 """Daily units sold per store: gradient-boosted trees on store, price, promotion and calendar features.
 
-The three functions are this model's whole contract with airflow-mlprovider. Heavy libraries are imported
+The three functions (and the optional load_batch) are this model's whole contract with airflow-mlprovider. Heavy libraries are imported
 inside them, so Airflow never imports pandas or scikit-learn while it parses the DAG.
 """
 
@@ -68,15 +68,29 @@ def train(train, validation, ctx):
         pickle.dump({"pipeline": pipeline, "features": chosen}, fh)
 
 
+def _saved(artifact_dir):
+    with open(Path(artifact_dir) / "model.pkl", "rb") as fh:
+        return pickle.load(fh)
+
+
 def load(artifact_dir):
     """Return predict(request) -> {"prediction": units}."""
     import pandas as pd
 
-    with open(Path(artifact_dir) / "model.pkl", "rb") as fh:
-        saved = pickle.load(fh)
+    saved = _saved(artifact_dir)
 
     def predict(request):
         row = features(pd.DataFrame([request]))[saved["features"]]
         return {"prediction": float(saved["pipeline"].predict(row)[0])}
 
     return predict
+
+
+def load_batch(artifact_dir):
+    """Return predict_batch(frame) -> units per row: evaluate scores the whole test set with it in one call."""
+    saved = _saved(artifact_dir)
+
+    def predict_batch(frame):
+        return saved["pipeline"].predict(features(frame)[saved["features"]])
+
+    return predict_batch

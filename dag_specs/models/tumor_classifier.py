@@ -1,6 +1,6 @@
 """Probability that a breast biopsy is malignant: standardised measurements into a logistic regression.
 
-The three functions are this model's whole contract with airflow-mlprovider. Heavy libraries are imported
+The three functions (and the optional load_batch) are this model's whole contract with airflow-mlprovider. Heavy libraries are imported
 inside them, so Airflow never imports pandas or scikit-learn while it parses the DAG.
 """
 
@@ -39,12 +39,16 @@ def train(train, validation, ctx):
         pickle.dump({"pipeline": pipeline, "features": features}, fh)
 
 
+def _saved(artifact_dir):
+    with open(Path(artifact_dir) / "model.pkl", "rb") as fh:
+        return pickle.load(fh)
+
+
 def load(artifact_dir):
     """Return predict(request) -> {"probability": P(malignant), "prediction": 0 or 1}."""
     import pandas as pd
 
-    with open(Path(artifact_dir) / "model.pkl", "rb") as fh:
-        saved = pickle.load(fh)
+    saved = _saved(artifact_dir)
 
     def predict(request):
         row = pd.DataFrame([request])[saved["features"]]
@@ -52,3 +56,13 @@ def load(artifact_dir):
         return {"probability": probability, "prediction": int(probability >= 0.5)}
 
     return predict
+
+
+def load_batch(artifact_dir):
+    """Return predict_batch(frame) -> P(malignant) per row (the spec's prediction_field): the whole test set at once."""
+    saved = _saved(artifact_dir)
+
+    def predict_batch(frame):
+        return saved["pipeline"].predict_proba(frame[saved["features"]])[:, 1]
+
+    return predict_batch
