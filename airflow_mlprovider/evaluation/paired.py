@@ -13,8 +13,9 @@ independent estimates. The method depends on the metric:
 | f1 (binary or macro)       | paired bootstrap over the (truth, candidate, champion) confusion cells  |
 | anything else              | paired bootstrap over rows                                              |
 
-The bound is one-sided: with probability `confidence` the true gain is at least `low` (for a
-candidate no better than the champion, `low > 0` happens with probability at most 1 - confidence).
+[low, high] is the two-sided interval at `confidence`: for a candidate no better than the champion,
+`low > 0` happens with probability at most (1 - confidence) / 2, so a rule that promotes only when `low`
+clears the margin promotes an equal candidate at most 2.5 % of the time at confidence 0.95.
 numpy (and scipy for ranks) are imported inside the functions: nothing heavy at DAG-parse time.
 """
 
@@ -44,8 +45,8 @@ class PairedComparison:
     candidate: float
     champion: float
     gain: float  # in metric units, positive = candidate better, whatever the metric's direction
-    low: float  # with probability `confidence`, the true gain is >= low
-    high: float  # the symmetric upper bound, for display
+    low: float  # the two-sided `confidence` interval of the true gain is [low, high]
+    high: float
     confidence: float
     method: str
 
@@ -56,7 +57,7 @@ class PairedComparison:
 def _z(confidence: float) -> float:
     if not 0.5 <= confidence < 1:
         raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
-    return NormalDist().inv_cdf(confidence)
+    return NormalDist().inv_cdf((1 + confidence) / 2)
 
 
 def _normal(metric: str, n: int, cand: float, champ: float, gain: float, se: float, confidence: float, method: str):
@@ -187,7 +188,7 @@ def _bootstrap_result(
     """Percentile bounds of the resampled gains (positive = candidate better)."""
     import numpy as np
 
-    low, high = np.quantile(gains, [1 - confidence, confidence])
+    low, high = np.quantile(gains, [(1 - confidence) / 2, (1 + confidence) / 2])
     return PairedComparison(
         metric, n, float(cand), float(champ), float(gain), float(low), float(high), confidence, method
     )

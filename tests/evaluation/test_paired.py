@@ -15,7 +15,7 @@ from airflow_mlprovider.scoring import metric_function
 
 
 def regression(rng: np.random.Generator, n: int, noise_c: float, noise_h: float):
-    y = rng.normal(10, 3, n)
+    y = rng.normal(20, 3, n)
     shared = rng.normal(0, 1, n)  # both models miss the same hard rows: the pairing must use it
     return y, y + shared + rng.normal(0, noise_c, n), y + shared + rng.normal(0, noise_h, n)
 
@@ -66,20 +66,19 @@ def test_point_values_are_the_metrics_own(case: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_equal_models_rarely_clear_the_bound_and_better_ones_do(case: str) -> None:
-    """Over 200 test sets: equal quality -> bound above 0 in <= ~5 %; clearly better -> almost always."""
+    """Over 400 test sets: equal quality -> interval above 0 in <= 5 % (2.5 % expected); clearly better -> ~always."""
     direction, make = CASES[case]
     rng = np.random.default_rng(11)
     score = metric_function(_metric(case))
 
     def share_cleared(better: float) -> float:
         cleared = 0
-        for _ in range(200):
+        for _ in range(400):
             y, c, h = make(rng, 600, better)
             cleared += paired_comparison(_metric(case), y, c, h, direction=direction, confidence=0.95, score=score).low > 0
-        return cleared / 200
+        return cleared / 400
 
-    # 5 % plus three binomial standard errors at 200 trials
-    assert share_cleared(0.0) <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 200)
+    assert share_cleared(0.0) <= 0.05  # the issue's goal at confidence 0.95
     assert share_cleared(0.3) >= 0.9
 
 
@@ -92,7 +91,7 @@ def test_delong_variance_matches_a_row_bootstrap() -> None:
         rows = rng.integers(0, len(y), len(y))
         gains.append(sk.roc_auc_score(y[rows], c[rows]) - sk.roc_auc_score(y[rows], h[rows]))
     bootstrap_se = float(np.std(gains))
-    delong_se = (delong.high - delong.gain) / 1.6448536269514722
+    delong_se = (delong.high - delong.gain) / 1.959963984540054
     assert delong.method == "DeLong" and delong_se == pytest.approx(bootstrap_se, rel=0.15)
 
 

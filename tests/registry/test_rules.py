@@ -108,3 +108,32 @@ def test_naive_and_aware_timestamps_compare_as_utc() -> None:
     champion = version("a", "2024-01-10T00:00:00+00:00")
     assert not may_replace(champion, version("b", "2024-01-09T23:59:59"))[0]
     assert may_replace(champion, version("c", "2024-01-10T00:00:00Z"))[0]
+
+
+def comparison(gain: float, low: float, rows: int = 1000) -> dict:
+    return {"rows": rows, "gain": gain, "low": low, "high": 2 * gain - low, "method": "DeLong"}
+
+
+def test_confidence_rule_judges_the_lower_bound_not_the_point_estimate() -> None:
+    policy = Promote(confidence=0.95)
+    noisy = judge_candidate(0.81, 0.80, "maximize", policy, comparison(0.01, -0.004))
+    assert not noisy.promote and "95% confidence bound -0.004" in noisy.reason and "keep the champion" in noisy.reason
+    sure = judge_candidate(0.81, 0.80, "maximize", policy, comparison(0.01, 0.002))
+    assert sure.promote and "1000 paired rows" in sure.reason
+    relative = judge_candidate(0.81, 0.80, "maximize", replace(policy, min_relative_improvement=0.005),
+                               comparison(0.01, 0.003))
+    assert not relative.promote  # 0.003 / 0.80 = 0.375 % < 0.5 %
+
+
+def test_confidence_rule_without_a_comparison_keeps_the_champion() -> None:
+    decision = judge_candidate(0.9, 1.0, "minimize", Promote(confidence=0.9), None)
+    assert not decision.promote and "needs a paired comparison" in decision.reason
+
+
+def test_small_test_sets_never_replace_a_champion_but_a_first_model_is_promoted() -> None:
+    policy = Promote(min_test_rows=500)
+    assert not judge_candidate(0.5, 1.0, "minimize", policy, None, test_rows=48).promote
+    assert "48 rows, fewer than promote.min_test_rows (500)" in judge_candidate(
+        0.5, 1.0, "minimize", policy, None, test_rows=48).reason
+    assert judge_candidate(0.5, None, "minimize", policy, None, test_rows=48).promote
+    assert judge_candidate(0.5, 1.0, "minimize", policy, None, test_rows=500).promote
