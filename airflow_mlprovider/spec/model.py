@@ -98,7 +98,7 @@ class Evaluate:
     direction: str
     prediction_field: str = "prediction"
     max_rows: int = 5000
-    request_check_rows: int = 200
+    request_check_rows: int = 100
 
 
 @dataclass(frozen=True)
