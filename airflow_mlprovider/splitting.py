@@ -6,6 +6,10 @@ import hashlib
 from typing import Any
 
 _BUCKETS = float(1 << 64)
+TEST, VALIDATION, TRAIN = 0, 1, 2
+PARTS = {"train": TRAIN, "validation": VALIDATION, "test": TEST}
+#: rows per batch when a Parquet file is split as a stream
+BATCH_ROWS = 100_000
 
 
 def hash_bucket(key: Any) -> float:
@@ -22,23 +26,71 @@ def split(df: Any, by: str, column: str, validation: float, test: float) -> tupl
     """
     if column not in df.columns:
         raise ValueError(f"split column {column!r} is not in the data; columns are: {', '.join(map(str, df.columns))}")
-    missing = int(df[column].isna().sum())
+    cuts = _cuts(df[column], by, validation, test)
+    part = _parts(df[column], by, cuts, validation, test)
+    return tuple(df[part == p].reset_index(drop=True) for p in (TRAIN, VALIDATION, TEST))
+
+
+def _cuts(times: Any, by: str, validation: float, test: float) -> tuple[Any, Any] | None:
+    """The first validation time and the first test time (by='time'), from the whole column; checks it."""
+    missing = int(times.isna().sum())
     if missing:
-        raise ValueError(f"split column {column!r} has {missing} missing values; every row needs one to be assigned")
-    if by == "time":
-        part = _time_parts(df[column], validation, test)
-    elif by == "hash":
-        buckets = df[column].map(hash_bucket)
-        part = (buckets >= test).astype(int) + (buckets >= test + validation).astype(int)  # 0 test, 1 val, 2 train
-    else:
+        raise ValueError(f"split column {times.name!r} has {missing} missing values; every row needs one to be assigned")
+    if by == "hash":
+        return None
+    if by != "time":
         raise ValueError(f"unknown split {by!r}; allowed: 'time', 'hash'")
-    return tuple(df[part == p].reset_index(drop=True) for p in (2, 1, 0))
-
-
-def _time_parts(times: Any, validation: float, test: float) -> Any:
-    """0 for test, 1 for validation, 2 for train, by the rank of each row's time among the distinct times."""
     distinct = sorted(times.unique())
-    rank = times.map({time: i for i, time in enumerate(distinct)})
     test_from = len(distinct) - max(1, round(len(distinct) * test))
     validation_from = test_from - max(1, round(len(distinct) * validation))
-    return 2 - (rank >= validation_from).astype(int) - (rank >= test_from).astype(int)
+    # a rank at or below 0 takes every time: the first distinct time is then the cut
+    return distinct[max(validation_from, 0)], distinct[max(test_from, 0)]
+
+
+def _parts(values: Any, by: str, cuts: tuple[Any, Any] | None, validation: float, test: float) -> Any:
+    """0 for test, 1 for validation, 2 for train, per row."""
+    if cuts is None:
+        buckets = values.map(hash_bucket)
+        return (buckets >= test).astype(int) + (buckets >= test + validation).astype(int)
+    validation_from, test_from = cuts
+    return 2 - (values >= validation_from).astype(int) - (values >= test_from).astype(int)
+
+
+def split_parquet(
+    source: str,
+    destinations: dict[str, str],
+    by: str,
+    column: str,
+    validation: float,
+    test: float,
+    batch_rows: int = BATCH_ROWS,
+) -> tuple[dict[str, int], int]:
+    """split() as a stream: Parquet `source` -> one Parquet file per part {train, validation, test: path}.
+
+    Memory holds the split column and one batch of rows, never the whole table; the rows each part gets,
+    and their order, are the same as split()'s. Returns (rows per part, distinct values of `column`).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source_file = pq.ParquetFile(source)
+    names = source_file.schema_arrow.names
+    if column not in names:
+        raise ValueError(f"split column {column!r} is not in the data; columns are: {', '.join(names)}")
+    values = source_file.read(columns=[column]).column(0).to_pandas().rename(column)
+    cuts = _cuts(values, by, validation, test)
+    distinct = int(values.nunique())
+    del values
+    rows = dict.fromkeys(destinations, 0)
+    writers = {name: pq.ParquetWriter(path, source_file.schema_arrow) for name, path in destinations.items()}
+    try:
+        for batch in source_file.iter_batches(batch_size=batch_rows):
+            part = _parts(batch.column(column).to_pandas(), by, cuts, validation, test).to_numpy()
+            for name, writer in writers.items():
+                chosen = batch.filter(pa.array(part == PARTS[name]))
+                writer.write_batch(chosen)
+                rows[name] += chosen.num_rows
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return rows, distinct

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_mlprovider.splitting import hash_bucket, split
+from airflow_mlprovider.splitting import hash_bucket, split, split_parquet
 
 fractions = st.floats(min_value=0.05, max_value=0.4)
 
@@ -81,3 +81,24 @@ def test_hash_buckets_are_the_same_in_another_process_with_another_hash_seed() -
 def test_bad_inputs_are_clear_errors(frame: pd.DataFrame, by: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         split(frame, by, "day", 0.1, 0.1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.floats(-5, 5)), min_size=1, max_size=80),
+    st.sampled_from(["time", "hash"]),
+    st.integers(1, 7),
+)
+def test_streamed_split_gives_the_in_memory_split_rows(tmp_path_factory, rows, by, batch_rows) -> None:
+    folder = tmp_path_factory.mktemp("split")
+    frame = pd.DataFrame(rows, columns=["day", "x"]).assign(day=lambda f: pd.to_datetime("2024-01-01") + pd.to_timedelta(f["day"], "D"))
+    frame.to_parquet(folder / "all.parquet", index=False)
+    destinations = {name: str(folder / f"{name}.parquet") for name in ("train", "validation", "test")}
+    # small batches: several of them even on small inputs
+    counts, distinct = split_parquet(str(folder / "all.parquet"), destinations, by, "day", 0.2, 0.2, batch_rows)
+    expected = split(frame, by, "day", 0.2, 0.2)
+    assert distinct == frame["day"].nunique()
+    for name, part in zip(("train", "validation", "test"), expected):
+        streamed = pd.read_parquet(destinations[name])
+        assert counts[name] == len(part)
+        pd.testing.assert_frame_equal(streamed.reset_index(drop=True), part, check_dtype=False)
