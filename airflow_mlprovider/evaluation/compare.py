@@ -16,6 +16,8 @@ from airflow_mlprovider.evaluation.predictions import Answers, LoadedModel, pair
 
 #: the confidence of the reported interval when the promotion rule does not ask for one
 REPORTED_CONFIDENCE = 0.95
+#: the diagnostic plots draw at most this many rows (a deterministic sample): a 1 M-point scatter says no more
+PLOT_ROWS = 20_000
 
 
 class ContractViolation(ValueError):
@@ -66,8 +68,9 @@ def evaluate(
 ) -> tuple[dict[str, Any], list[Any], list[Any]]:
     """Score both models on the same rows of `test`.
 
-    Returns the evaluation (small, JSON-able: the XCom value) and the candidate's (labels, predictions) on the
-    scored rows, for the diagnostic plots. Raises ContractViolation when the candidate breaks the contract.
+    Returns the evaluation (small, JSON-able: the XCom value) and the candidate's (labels, predictions) on at
+    most PLOT_ROWS of the scored rows, for the diagnostic plots. Raises ContractViolation when the candidate
+    breaks the contract.
     """
     import time
 
@@ -121,4 +124,5 @@ def evaluate(
                 direction=settings.direction, confidence=settings.confidence or REPORTED_CONFIDENCE, score=metric,
             )
             result["comparison"] = comparison.to_dict()
-    return result, y_true, cand_pred
+    plotted = sample_positions(len(y_true), PLOT_ROWS)
+    return result, [y_true[i] for i in plotted], [cand_pred[i] for i in plotted]

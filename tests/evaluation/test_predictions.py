@@ -46,7 +46,7 @@ def test_batch_models_are_scored_on_every_row_and_checked_on_a_sample() -> None:
     model = linear(2.0)
     counted = LoadedModel(lambda request: calls.append(request) or model.predict(request), model.predict_batch)
     result, y_true, predictions = evaluate(frame_of(1000), counted, linear(2.1), VALIDATOR, settings(), metric_function("rmse"))
-    assert len(calls) == 10 and len(y_true) == len(predictions) == 1000
+    assert len(calls) == 10 and len(y_true) == len(predictions) == 1000  # every row under PLOT_ROWS is plotted
     assert result["rows"] == 1000 and result["candidate"]["path"] == result["champion"]["path"] == "batch"
     comparison = result["comparison"]
     assert comparison["rows"] == 1000 and comparison["gain"] > 0 and comparison["low"] > 0
