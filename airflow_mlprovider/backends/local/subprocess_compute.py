@@ -23,7 +23,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from airflow_mlprovider.artifacts import CODE_DIR, MODEL_DIR, write_manifest
+from airflow_mlprovider.artifacts import CODE_DIR, MODEL_DIR, artifact_folder_uri, write_manifest
 from airflow_mlprovider.backends.base import ArtifactStore, TrainingJob, TrainingResult
 from airflow_mlprovider.backends.local.child_guard import ChildGuard
 
@@ -83,9 +83,11 @@ class SubprocessTrainingCompute:
             # the code as it was at training time serves this version, whatever later edits do
             shutil.copyfile(job.module_path, artifact / CODE_DIR / Path(job.module_path).name)
             manifest = write_manifest(artifact)
-            self.store.put_dir(str(artifact), job.artifact_uri)
+            # a folder per content: training a run again never touches an artifact already registered
+            artifact_uri = artifact_folder_uri(job.artifact_uri, manifest["digest"])
+            self.store.put_dir(str(artifact), artifact_uri)
         return TrainingResult(
-            artifact_uri=job.artifact_uri,
+            artifact_uri=artifact_uri,
             manifest=manifest["files"],
             duration_s=time.monotonic() - started,
         )

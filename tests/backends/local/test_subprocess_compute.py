@@ -61,8 +61,8 @@ def test_training_writes_model_code_and_manifest_and_relays_the_child_output(tmp
     )
     with caplog.at_level(logging.INFO, logger="airflow_mlprovider.backends.local.subprocess_compute"):
         result = SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
-    artifact = tmp_path / "run" / "artifact"
-    assert result.artifact_uri == job.artifact_uri
+    artifact = tmp_path / "run" / "artifact" / manifest_digest(result.manifest)[:16]
+    assert result.artifact_uri == artifact.as_uri()
     assert sorted(result.manifest) == ["code/my_model.py", "model/weights.txt"]
     assert verify_manifest(artifact)["digest"] == manifest_digest(result.manifest)
     assert (artifact / "code" / "my_model.py").read_text() == Path(job.module_path).read_text()
@@ -144,10 +144,10 @@ def test_model_code_runs_without_the_workers_secrets(tmp_path: Path, monkeypatch
         "    import json, os\n"
         "    open(os.path.join(ctx.artifact_dir, 'env.json'), 'w').write(json.dumps(dict(os.environ)))\n",
     )
-    SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
+    result = SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
     import json
 
-    seen = json.loads((tmp_path / "run" / "artifact" / "model" / "env.json").read_text())
+    seen = json.loads((Path(result.artifact_uri.removeprefix("file://")) / "model" / "env.json").read_text())
     assert not set(SECRETS) & set(seen)
     assert "hunter2" not in json.dumps(seen)
     assert seen["PATH"] == os.environ["PATH"] and seen["LC_ALL"] == "C.UTF-8"
@@ -201,3 +201,17 @@ def test_kill_9_of_the_task_kills_the_training_child_and_removes_its_work_folder
         _wait_for(lambda: not work.exists(), f"{work} to be removed")
     finally:
         task.kill()
+
+
+def test_training_a_run_again_never_overwrites_its_first_artifact(tmp_path: Path) -> None:
+    """Re-running train for a run (a cleared task, a retry after upload) writes a new folder; the artifact a
+    registry may already point at, even the champion's, keeps its files and digest."""
+    job = _job(tmp_path, "    import os\n    open(os.path.join(ctx.artifact_dir, 'w.bin'), 'wb').write(os.urandom(64))\n")
+    compute = SubprocessTrainingCompute(FilesystemArtifactStore())
+    first = compute.train(job)
+    first_dir = Path(first.artifact_uri.removeprefix("file://"))
+    before = verify_manifest(first_dir)
+    second = compute.train(job)
+    assert second.artifact_uri != first.artifact_uri
+    assert verify_manifest(first_dir) == before
+    assert manifest_digest(first.manifest) == before["digest"]
