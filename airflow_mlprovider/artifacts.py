@@ -4,6 +4,12 @@ Layout (the same on every store):
     model/          what the user's train() wrote into ctx.artifact_dir
     code/<name>.py  the model module as it was at training time (a later edit never changes a version)
     MANIFEST.json   {"files": {relative path: sha256}, "digest": sha256 of the sorted listing}
+
+A manifest only proves the files match *some* listing: whoever can change a file can rewrite MANIFEST.json too.
+What proves an artifact is the one that was registered is its digest matching the registry's record, so
+every loader of a registered artifact calls verify_artifact(dir, version.manifest_digest) (registry ==
+manifest == content). Artifacts are write-once: a training run uploads to a folder named by its digest
+(artifact_folder_uri), and ArtifactStore.put_dir never replaces a folder with different content.
 """
 
 from __future__ import annotations
@@ -23,8 +29,16 @@ CODE_DIR = "code"
 MANIFEST = "MANIFEST.json"
 
 
+#: characters of the manifest digest that name an artifact's folder (64 bits: no collision within one run)
+FOLDER_DIGEST_CHARS = 16
+
+
 class TamperedArtifactError(RuntimeError):
-    """An artifact file does not match its manifest: it is never loaded."""
+    """An artifact file does not match its manifest, or its manifest not the registry's digest: never loaded."""
+
+
+class ArtifactExistsError(RuntimeError):
+    """put_dir found a different artifact already at the destination: artifacts are write-once."""
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -73,7 +87,29 @@ def verify_manifest(artifact_dir: str | os.PathLike[str]) -> dict[str, Any]:
     changed = sorted(k for k in expected.keys() | actual.keys() if expected.get(k) != actual.get(k))
     if changed:
         raise TamperedArtifactError(f"{root}: files differ from {MANIFEST}: {', '.join(changed[:10])}")
+    if manifest.get("digest") != _digest(expected):
+        raise TamperedArtifactError(f"{root}: {MANIFEST} records digest {manifest.get('digest')} but its files "
+                                    f"hash to {_digest(expected)}")
     return manifest
+
+
+def verify_artifact(artifact_dir: str | os.PathLike[str], expected_digest: str) -> dict[str, Any]:
+    """verify_manifest, and the manifest's digest is `expected_digest` (the registry's ModelVersion.manifest_digest).
+
+    Raises TamperedArtifactError naming both digests: rewritten code with a recomputed manifest is refused.
+    """
+    manifest = verify_manifest(artifact_dir)
+    if not expected_digest or manifest["digest"] != expected_digest:
+        raise TamperedArtifactError(
+            f"{artifact_dir}: manifest digest {manifest['digest']} is not the registered digest "
+            f"{expected_digest or '(none given)'}; refusing to load an artifact that is not the registered one"
+        )
+    return manifest
+
+
+def artifact_folder_uri(base_uri: str, digest: str) -> str:
+    """The write-once folder of an artifact whose manifest digest is `digest`, under a run's `base_uri`."""
+    return f"{base_uri.rstrip('/')}/{digest[:FOLDER_DIGEST_CHARS]}"
 
 
 def import_module_from_path(path: str | os.PathLike[str], name: str | None = None) -> ModuleType:
@@ -99,9 +135,15 @@ def code_module_path(artifact_dir: str | os.PathLike[str]) -> Path:
     return modules[0]
 
 
-def load_predictor(artifact_dir: str | os.PathLike[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Verify the artifact, import its training-time code and return load(model_dir)'s predict function."""
-    verify_manifest(artifact_dir)
+def load_predictor(
+    artifact_dir: str | os.PathLike[str], expected_digest: str | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Verify the artifact (against `expected_digest`, the registry's, when given), import its training-time
+    code and return load(model_dir)'s predict function."""
+    if expected_digest is None:
+        verify_manifest(artifact_dir)
+    else:
+        verify_artifact(artifact_dir, expected_digest)
     module = import_module_from_path(code_module_path(artifact_dir))
     predict = module.load(str(Path(artifact_dir) / MODEL_DIR))
     if not callable(predict):

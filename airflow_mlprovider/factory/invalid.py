@@ -9,9 +9,11 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator
 
+from airflow_mlprovider.factory.builder import truncated
 from airflow_mlprovider.spec import SpecError
 
 INVALID_PREFIX = "invalid_spec__"
+ERROR_CHARS = 1_000  # one error line in the serialized DAG (its doc and its task's arguments)
 
 
 class SpecErrorsOperator(BaseOperator):
@@ -46,7 +48,7 @@ def invalid_dag_id(spec_file: str, folder: Path) -> str:
 
 
 def build_invalid_spec_dag(spec_file: str, errors: list[SpecError], folder: Path) -> DAG:
-    lines = [str(e) for e in errors]
+    lines = [truncated(str(e), ERROR_CHARS, spec_file) for e in errors]
     doc = "\n".join(
         [
             f"# Invalid model spec: `{spec_file}`",

@@ -7,6 +7,10 @@ Layout under <model_root>/registry/ (the same on every ArtifactStore):
 
 Every write is a conditional put (ArtifactStore.write_if): a record is created once, and the champion
 pointer moves by compare-and-swap, so two runs promoting at the same time cannot lose an update.
+
+A version is immutable: registering its id again with a different artifact digest is refused. The 'promoted'
+event of a pointer move is named after the pointer itself, so a writer killed between the compare-and-swap
+and the event leaves it to the next promote() (the task's retry, or any later promotion) to write, once.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ MAX_PROMOTION_ATTEMPTS = 20
 def version_id_for(run_id: str, data_interval_end: datetime) -> str:
     """A version id that a retried task computes again identically: data time first, so ids sort by it."""
     return f"{data_interval_end:%Y%m%dT%H%M%S}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
+
+
+class VersionConflictError(RuntimeError):
+    """A version id is already registered with another artifact: a registered version never changes."""
 
 
 def utc_now_iso() -> str:
@@ -90,12 +98,19 @@ class ModelRegistry:
         return f"{self.root}/events/{version_id}"
 
     def register(self, version: ModelVersion) -> ModelVersion:
-        """Create the version's record. Registering an id again returns the stored record unchanged (retry-safe)."""
+        """Create the version's record. Registering an id again returns the stored record unchanged (retry-safe),
+        unless its artifact differs (VersionConflictError): a run trained again after registering is a new run."""
         if self.store.write_if(self._version_uri(version.version_id), _encode(version.to_dict()), None):
             return version
         stored = self.get(version.version_id)
         if stored is None:  # write_if refused yet nothing is there: the store broke its contract
             raise RuntimeError(f"registry: could not create {self._version_uri(version.version_id)}")
+        if stored.manifest_digest != version.manifest_digest:
+            raise VersionConflictError(
+                f"registry {self.root}: version {version.version_id} is registered with artifact "
+                f"{stored.artifact_uri} (digest {stored.manifest_digest}); this run now has {version.artifact_uri} "
+                f"(digest {version.manifest_digest}). A registered version never changes: trigger a new run."
+            )
         return stored
 
     def get(self, version_id: str) -> ModelVersion | None:
@@ -132,6 +147,8 @@ class ModelRegistry:
         for _ in range(MAX_PROMOTION_ATTEMPTS):
             current = self.store.read_versioned(self.champion_uri)
             pointer = None if current.data is None else json.loads(current.data)
+            if pointer is not None:
+                self._record_promotion(pointer)  # recovers the event of a promoter killed after its swap
             if pointer is not None and pointer["version_id"] == version_id:
                 return PromotionOutcome(True, f"{version_id} is already the champion", candidate)
             champion = None if pointer is None else self.get(pointer["version_id"])
@@ -147,7 +164,7 @@ class ModelRegistry:
                 "previous": None if pointer is None else pointer["version_id"],
             }
             if self.store.write_if(self.champion_uri, _encode(new_pointer), current.version):
-                self.record(version_id, "promoted", reason, previous=new_pointer["previous"])
+                self._record_promotion(new_pointer)
                 return PromotionOutcome(True, reason, candidate)
         raise RuntimeError(
             f"registry {self.root}: the champion pointer kept changing; gave up promoting {version_id} "
@@ -161,6 +178,16 @@ class ModelRegistry:
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"
         if not self.store.write_if(f"{self._events_prefix(version_id)}/{name}", _encode(doc), None):
             raise RuntimeError(f"registry {self.root}: event object {name} already exists")
+
+    def _record_promotion(self, pointer: dict[str, Any]) -> None:
+        """The 'promoted' event of a champion pointer, written at most once whoever writes it."""
+        at = datetime.fromisoformat(pointer["promoted_at"])
+        name = f"{int(at.timestamp() * 1_000_000) * 1_000:020d}-promoted.json"  # sorts among record()'s names
+        doc = {
+            "version_id": pointer["version_id"], "event": "promoted", "reason": pointer["reason"],
+            "at": pointer["promoted_at"], "details": {"previous": pointer["previous"]},
+        }
+        self.store.write_if(f"{self._events_prefix(pointer['version_id'])}/{name}", _encode(doc), None)
 
     def events(self, version_id: str) -> list[dict[str, Any]]:
         """The version's events in the order they were recorded."""

@@ -16,6 +16,7 @@ _SIGNATURES = {
     "load": "load(artifact_dir)",
     "load_batch": "load_batch(artifact_dir)",
 }
+MAX_MODULE_BYTES = 2 * 1024 * 1024  # parsing is linear in the source, but a dags-folder parse must stay cheap
 # (path, mtime_ns, size) -> errors: 500 specs often share one module, and edits change the key
 _CACHE: dict[tuple[str, int, int], list[SpecError]] = {}
 
@@ -25,6 +26,9 @@ def check_model_module(path: str | Path) -> list[SpecError]:
     path = Path(path)
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _CACHE and stat.st_size > MAX_MODULE_BYTES:
+        _CACHE[key] = [SpecError(str(path), None, None, _FIELD, f"the model module is larger than "
+                                 f"{MAX_MODULE_BYTES // (1024 * 1024)} MB: keep data out of the code")]
     if key not in _CACHE:
         _CACHE[key] = _check_source(str(path), path.read_bytes())
     return _CACHE[key]

@@ -1,8 +1,12 @@
 """Load `*.model.yaml` specs: YAML -> defaults merged -> JSON Schema -> rules the schema cannot say -> ModelSpec.
 
 Every problem becomes a SpecError at file:line:column. The dag-processor re-parses all specs every 30 s, so
-the valid path does no extra work: the YAML is composed into nodes (for line numbers) only when there is an
-error, the schema validators are compiled once, and files that many specs share are read once per change.
+the valid path does little extra work: the YAML's nodes are kept (for line numbers and the size limits), the
+schema validators are compiled once, and files that many specs share are read once per change.
+
+A hostile or broken spec costs bounded work, counted in bytes, YAML nodes and errors rather than seconds (a
+loaded machine must never turn a valid spec invalid): see the MAX_* limits below. A spec that breaks one is
+reported as one invalid spec; load_specs() never raises for a file, so one file cannot hide the others.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,13 @@ SCHEMA_FILE = Path(__file__).with_name("spec.schema.json")
 SPEC_ONLY_KEYS = ("model", "description", "data", "code", "evaluate")
 SERVING_KEYS = ("serving", "rollout")
 _SPEC_PATHS = (("code", "module"), ("code", "request_schema"), ("code", "response_schema"), ("data", "dbt", "project"))
+# Work limits of one spec (and of the defaults file). A real spec is 20-40 lines, a few hundred YAML nodes.
+MAX_SPEC_BYTES = 256 * 1024
+MAX_YAML_NODES = 20_000  # counted with every alias expanded: what json/jsonschema/DAG serialization walk
+MAX_YAML_DEPTH = 64  # nested mappings/lists: JSON encoders and validators recurse into them
+MAX_YAML_ALIASES = 100  # uses of an anchor (*name, << merges included)
+MAX_JSON_SCHEMA_BYTES = 1024 * 1024  # a request/response schema file
+MAX_REPORTED_ERRORS = 20  # beyond this, one line says how many more problems there are
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WEAK = frozenset({"anyOf", "oneOf"})
 
@@ -81,14 +92,10 @@ _SpecYamlLoader.add_constructor(
 
 
 class _Source:
-    """A YAML file's text and document; its nodes (for line numbers) are composed only when asked."""
+    """A YAML file's document and its nodes (for line numbers); `root` is None for a document given as a dict."""
 
-    def __init__(self, file: str, text: str | None, doc: dict[str, Any], folder: Path) -> None:
-        self.file, self.text, self.doc, self.folder = file, text, doc, folder
-
-    @cached_property
-    def root(self) -> yaml.Node | None:
-        return yaml.compose(self.text, Loader=_SpecYamlLoader) if self.text is not None else None
+    def __init__(self, file: str, root: yaml.Node | None, doc: dict[str, Any], folder: Path) -> None:
+        self.file, self.root, self.doc, self.folder = file, root, doc, folder
 
     def has(self, path: Path_) -> bool:
         return _has(self.doc, path)
@@ -128,12 +135,75 @@ def _walk(node: yaml.Node, path: Path_) -> tuple[yaml.Node, yaml.Node | None, bo
     return node, key_node, True
 
 
-def _read_yaml(path: Path, what: str) -> tuple[str, Any]:
-    """The file's text and YAML document; raises SpecValidationError for unreadable files and bad YAML."""
+def _too_big(file: str, message: str, line: int | None = None, column: int | None = None) -> SpecValidationError:
+    return SpecValidationError([SpecError(file, line, column, "", message)])
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_yaml_size(file: str, root: yaml.Node) -> None:
+    """Refuse alias bombs, recursive aliases and oversized documents before anything expands them.
+
+    PyYAML builds an alias as a shared object, so the document itself stays small; but everything after it
+    (merging defaults, the schema check, the spec digest, the DAG's serialized operators) walks it expanded.
+    One pass over the node graph, linear in its distinct nodes, computes the expanded size.
+    """
+    expanded: dict[int, int] = {}
+    height: dict[int, int] = {}
+    ancestors: set[int] = set()
+    aliases = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            ancestors.discard(key)
+            children = [id(child) for child in _children(node)]
+            expanded[key] = 1 + sum(expanded[child] for child in children)
+            height[key] = 1 + max((height[child] for child in children), default=0)
+            if height[key] > MAX_YAML_DEPTH:
+                raise _too_big(file, f"values nested more than {MAX_YAML_DEPTH} levels deep",
+                               node.start_mark.line + 1, node.start_mark.column + 1)
+            continue
+        if key in expanded:
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise _too_big(file, f"more than {MAX_YAML_ALIASES} uses of YAML anchors (*alias): write the values out",
+                               node.start_mark.line + 1, node.start_mark.column + 1)
+            continue
+        if key in ancestors:
+            raise _too_big(file, "a YAML alias refers to a mapping or list that contains it (a recursive document)",
+                           node.start_mark.line + 1, node.start_mark.column + 1)
+        ancestors.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+    if expanded[id(root)] > MAX_YAML_NODES:
+        raise _too_big(file, f"the document holds {expanded[id(root)]:,} values with its aliases expanded; at most "
+                             f"{MAX_YAML_NODES:,} are allowed (a spec describes a model, it does not carry data)")
+
+
+def _read_yaml(path: Path, what: str) -> tuple[yaml.Node | None, Any]:
+    """The file's YAML nodes and document; raises SpecValidationError for unreadable, oversized or bad YAML."""
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        return text, yaml.load(text, Loader=_SpecYamlLoader)  # noqa: S506 - a safe loader subclass
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)  # never more: a 50 MB file costs what a 256 KB one does
+        if len(raw) > MAX_SPEC_BYTES:
+            raise _too_big(file, f"the {what} is larger than {MAX_SPEC_BYTES // 1024} KB: a spec is a few dozen "
+                                 "lines (data belongs in the warehouse, schemas in their own files)")
+        loader = _SpecYamlLoader(raw.decode("utf-8"))
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                return None, None
+            _check_yaml_size(file, root)
+            return root, loader.construct_document(root)
+        finally:
+            loader.dispose()
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecValidationError([SpecError(file, None, None, "", f"cannot read the {what}: {exc}")]) from exc
     except yaml.MarkedYAMLError as exc:
@@ -157,11 +227,11 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
 
 
 def _read_source(path: Path, what: str) -> _Source:
-    text, doc = _read_yaml(path, what)
+    root, doc = _read_yaml(path, what)
     if not isinstance(doc, dict):
         got = "an empty file" if doc is None else f"a {type(doc).__name__}"
         raise SpecValidationError([SpecError(str(path), 1, 1, "", f"the {what} must be a mapping of keys, got {got}")])
-    return _Source(str(path), text, doc, path.parent.absolute())
+    return _Source(str(path), root, doc, path.parent.absolute())
 
 
 # ---------------------------------------------------------------- schema
@@ -221,25 +291,45 @@ def _relevance(error: ValidationError) -> tuple[Any, ...]:
 def _schema_errors(
     doc: dict[str, Any], validator: Draft202012Validator, locate: Callable[..., SpecError], *, defaults: bool = False
 ) -> list[SpecError]:
+    """The schema's errors in words, best first: at most MAX_REPORTED_ERRORS located, the rest only counted.
+
+    Locating an error walks the YAML nodes, so 16,000 unknown keys must not cost 16,000 walks.
+    """
     defs = validator.schema.get("$defs", {})
-    errors = []
+    errors: list[SpecError] = []
+    unreported = 0
     for error in sorted(validator.iter_errors(doc), key=_relevance, reverse=True):
+        room = MAX_REPORTED_ERRORS - len(errors)
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties":
             known = list(error.schema.get("properties", {}))
-            for key in sorted(set(error.instance) - set(known), key=str):
+            unknown = sorted(set(error.instance) - set(known), key=str)
+            unreported += max(len(unknown) - room, 0)
+            for key in unknown[:max(room, 0)]:
                 if defaults and not path and key in SPEC_ONLY_KEYS:
                     message = f"{show(key)} describes one model: set it in each spec, not in the defaults file"
                 else:
                     message = unknown_key_message(key, known)
                 errors.append(locate(path + (key,), message, at_key=True))
             continue
+        if room <= 0:
+            unreported += 1
+            continue
         if error.validator in _WEAK and error.context:
             best = best_match([error])  # descends into the options' errors, deepest first
             if len(best.absolute_path) > len(path):  # an option matched the shape: its deeper error says more
                 error, path = best, tuple(best.absolute_path)
         errors.append(locate(path, schema_error_message(error, defs), at_key=error.validator == "required"))
-    return list(dict.fromkeys(errors))
+    return _capped(list(dict.fromkeys(errors)), unreported)
+
+
+def _capped(errors: list[SpecError], unreported: int = 0) -> list[SpecError]:
+    """At most MAX_REPORTED_ERRORS errors, then one line counting the rest (an invalid spec's DAG stays small)."""
+    unreported += max(len(errors) - MAX_REPORTED_ERRORS, 0)
+    errors = errors[:MAX_REPORTED_ERRORS]
+    if unreported and errors:
+        errors.append(SpecError(errors[0].file, None, None, "", f"... and {unreported:,} more problem(s) not shown"))
+    return errors
 
 
 # ---------------------------------------------------------------- rules the schema cannot express
@@ -373,6 +463,8 @@ def _json_schema_file(path: str) -> _JsonFile:
     """A request/response JSON Schema file, parsed and checked once per change (many specs share one)."""
     stat = os.stat(path)
     key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _JSON_CACHE and stat.st_size > MAX_JSON_SCHEMA_BYTES:
+        _JSON_CACHE[key] = _JsonFile(problem=f"{path} is larger than {MAX_JSON_SCHEMA_BYTES // 1024} KB")
     if key not in _JSON_CACHE:
         try:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -466,9 +558,8 @@ def _load(path: Path, defaults: _Source | None, dags_root: Path) -> ModelSpec:
     problems += path_problems + list(_resolve_deployment_paths(doc, spec, defaults))
     problems += _model_file_problems(doc, {where for where, _ in path_problems})
     if problems:
-        raise SpecValidationError(
-            [p if isinstance(p, SpecError) else locate(p[0], p[1]) for p in problems]
-        )
+        shown = [p if isinstance(p, SpecError) else locate(p[0], p[1]) for p in problems[:MAX_REPORTED_ERRORS]]
+        raise SpecValidationError(_capped(shown, len(problems) - len(shown)))
     return ModelSpec.from_dict(doc, source=str(path))
 
 
@@ -491,6 +582,18 @@ def load_spec_file(
     return _load(path, source, root)
 
 
+def _guarded(load: Callable[[], Any], file: str) -> Any:
+    """`load()`, with any failure other than SpecValidationError reported as one: a dags-folder file that
+    raises loses every DAG it built, so nothing a spec can trigger may escape load_specs()."""
+    try:
+        return load()
+    except SpecValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - RecursionError, MemoryError, a bug: still one invalid spec
+        message = f"could not be checked ({type(exc).__name__}: {str(exc)[:200]})"
+        raise SpecValidationError([SpecError(file, None, None, "", message)]) from exc
+
+
 def load_specs(folder: str | Path, *, dags_root: str | Path | None = None) -> LoadResult:
     """Every `*.model.yaml` under `folder`; never raises for a bad spec (its errors are in the result)."""
     folder = Path(folder)
@@ -498,14 +601,14 @@ def load_specs(folder: str | Path, *, dags_root: str | Path | None = None) -> Lo
     files = sorted(folder.rglob("*" + SPEC_SUFFIX))
     result = LoadResult()
     try:
-        defaults = _load_defaults([folder])
+        defaults = _guarded(lambda: _load_defaults([folder]), str(_defaults_path([folder])))
     except SpecValidationError as exc:
         result.errors = {str(file): list(exc.errors) for file in files}
         return result
     by_model: dict[str, list[ModelSpec]] = defaultdict(list)
     for file in files:
         try:
-            spec = _load(file, defaults, root)
+            spec = _guarded(lambda: _load(file, defaults, root), str(file))
         except SpecValidationError as exc:
             result.errors[str(file)] = exc.errors
         else:

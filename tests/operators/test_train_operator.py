@@ -53,7 +53,8 @@ def train(tmp_path: Path, doc: dict) -> dict:
 
 def test_train_writes_a_verified_artifact_that_serves_predictions(tmp_path: Path) -> None:
     result = train(tmp_path, spec_doc(tmp_path, str(DAG_SPECS / "models/demand_forecast.py")))
-    assert result["artifact_uri"] == f"file://{tmp_path}/artifacts/demand_forecast/runs/manual__t1/artifact"
+    run = f"file://{tmp_path}/artifacts/demand_forecast/runs/manual__t1"
+    assert result["artifact_uri"] == f"{run}/artifact/{result['manifest_digest'][:16]}"  # write-once, by content
     artifact = path_of(result["artifact_uri"])
     manifest = verify_manifest(artifact)
     assert result["manifest_digest"] == manifest["digest"] == manifest_digest(manifest["files"])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
@@ -187,3 +188,85 @@ def test_concurrent_promotions_from_processes(tmp_path) -> None:
     for v, was_promoted in zip(versions, promoted):
         events = [e["event"] for e in registry.events(v.version_id)]
         assert events == ["promoted" if was_promoted else "not_promoted_backfill"]
+
+
+def test_registering_a_version_again_with_another_artifact_is_refused(backend) -> None:
+    from airflow_mlprovider.registry import VersionConflictError
+
+    registry = ModelRegistry(*backend)
+    first = make_version(3)
+    registry.register(first)
+    retrained = replace(first, artifact_uri=first.artifact_uri + "-again", manifest_digest="n" * 64)
+    with pytest.raises(VersionConflictError, match="never changes") as refused:
+        registry.register(retrained)
+    assert "m" * 64 in str(refused.value) and "n" * 64 in str(refused.value)
+    assert registry.get(first.version_id) == first
+
+
+# promote() in a child process that stops for good right after its champion compare-and-swap succeeded
+KILLED_AFTER_SWAP = """
+import sys, time
+from pathlib import Path
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+from airflow_mlprovider.registry.store import ModelRegistry
+
+class StopAfterSwap(FilesystemArtifactStore):
+    def write_if(self, uri, data, expected_version):
+        written = super().write_if(uri, data, expected_version)
+        if written and uri.endswith("/champion.json"):
+            Path(sys.argv[3]).write_text("swapped")
+            time.sleep(300)
+        return written
+
+ModelRegistry(StopAfterSwap(), sys.argv[1]).promote(sys.argv[2], "beats the champion")
+"""
+
+
+def test_a_kill_9_after_the_champion_swap_does_not_lose_the_promoted_event(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = f"file://{tmp_path}/models/demand"
+    registry = ModelRegistry(FilesystemArtifactStore(), root)
+    old, new = make_version(1), make_version(2)
+    for version in (old, new):
+        registry.register(version)
+    registry.promote(old.version_id, "first model")
+    marker = tmp_path / "swapped"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_AFTER_SWAP, root, new.version_id, str(marker)])
+    try:
+        for _ in range(600):  # bounded wait for the child to reach the swap
+            if marker.exists():
+                break
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        child.kill()
+    assert registry.champion_pointer()["version_id"] == new.version_id
+    assert registry.events(new.version_id) == []  # the kill landed between the swap and the event
+    outcome = registry.promote(new.version_id, "beats the champion")  # Airflow's retry
+    assert outcome.promoted
+    events = registry.events(new.version_id)
+    assert [(e["event"], e["reason"], e["details"]) for e in events] == [
+        ("promoted", "beats the champion", {"previous": old.version_id})
+    ]
+    registry.promote(new.version_id, "beats the champion")  # another retry records nothing twice
+    assert len(registry.events(new.version_id)) == 1
+
+
+def test_a_later_promotion_recovers_a_lost_promoted_event_too(backend) -> None:
+    """Without a retry of the killed task, the next promotion (of any version) writes the missing event."""
+    store, root = backend
+    registry = ModelRegistry(store, root)
+    old, new = make_version(1), make_version(2)
+    for version in (old, new):
+        registry.register(version)
+    pointer = {"version_id": old.version_id, "data_interval_end": old.data_interval_end,
+               "promoted_at": "2024-01-02T03:04:05.123456+00:00", "reason": "first model", "previous": None}
+    store.write_if(registry.champion_uri, json.dumps(pointer).encode(), None)  # a swap whose writer then died
+    registry.promote(new.version_id, "better")
+    assert [e["event"] for e in registry.events(old.version_id)] == ["promoted"]
+    assert [e["event"] for e in registry.events(new.version_id)] == ["promoted"]

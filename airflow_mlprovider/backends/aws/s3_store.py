@@ -7,12 +7,13 @@ is uploaded with its MANIFEST.json last, so a reader that verifies the manifest 
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow_mlprovider.artifacts import MANIFEST
+from airflow_mlprovider.artifacts import MANIFEST, ArtifactExistsError
 from airflow_mlprovider.backends.base import Versioned
 
 # S3 answers a lost conditional write with 412 PreconditionFailed, or 409 when two conditional writes overlap.
@@ -61,7 +62,13 @@ class S3ArtifactStore:
         os.replace(partial, local_path)
 
     def put_dir(self, local_dir: str, uri: str) -> None:
+        """Write-once: a folder whose MANIFEST.json is there is complete, and is never replaced by other files."""
         root = Path(local_dir)
+        uploaded = self.read_versioned(f"{uri.rstrip('/')}/{MANIFEST}").data
+        if uploaded is not None:
+            if json.loads(uploaded).get("digest") != json.loads((root / MANIFEST).read_text()).get("digest"):
+                raise ArtifactExistsError(f"{uri} already holds a different artifact: artifacts are write-once")
+            return
         files = sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: (p.name == MANIFEST, str(p)))
         for path in files:
             self.put_file(str(path), f"{uri.rstrip('/')}/{path.relative_to(root).as_posix()}")

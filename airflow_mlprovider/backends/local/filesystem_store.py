@@ -3,6 +3,11 @@
 Every write lands under a hidden `.mlp-` name in the destination's folder and is renamed into place, so a
 reader sees the old object or the new one, never half of one. Compare-and-swap (write_if) holds an
 exclusive fcntl lock on a lock file beside the object, which serialises writers across processes.
+
+Folders (artifacts) are write-once: put_dir stages a copy and renames it into place in ONE rename, never
+moving an existing folder aside, so a writer killed at any instant leaves the complete folder or none. It
+refuses to replace a folder holding different files (ArtifactExistsError) and accepts an identical one (a
+retried upload). A killed writer's staging copy is removed by the next put_dir to the same place.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from airflow_mlprovider.artifacts import ArtifactExistsError, sha256_file
 from airflow_mlprovider.backends.base import Versioned
 
 # Temporary files/folders and lock files start with this; list() never shows them.
@@ -43,6 +49,14 @@ def _hidden_sibling(path: Path, kind: str) -> Path:
     return path.with_name(f"{INTERNAL_PREFIX}{kind}-{uuid.uuid4().hex}-{path.name}")
 
 
+def _staged_for(hidden: Path) -> str | None:
+    """The destination name of a `_hidden_sibling` path ('.mlp-<kind>-<32 hex>-<name>'), else None."""
+    kind_and_rest = hidden.name.removeprefix(INTERNAL_PREFIX)
+    _, _, rest = kind_and_rest.partition("-")
+    token, dash, name = rest[:32], rest[32:33], rest[33:]
+    return name if dash == "-" and len(token) == 32 and all(c in "0123456789abcdef" for c in token) else None
+
+
 def _replace_file(path: Path, write: Callable[[Path], object]) -> None:
     """Write through `write(tmp_path)` to a hidden sibling, fsync it, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +70,10 @@ def _replace_file(path: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _tree_listing(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in root.rglob("*") if p.is_file()}
+
+
 class FilesystemArtifactStore:
     """The embedded default ArtifactStore (backends.base.ArtifactStore)."""
 
@@ -67,19 +85,23 @@ class FilesystemArtifactStore:
         shutil.copyfile(self._existing(uri), local_path)
 
     def put_dir(self, local_dir: str, uri: str) -> None:
-        """Copy a folder tree to `uri`, replacing what is there; the folder appears complete or not at all."""
+        """Copy a folder tree to `uri` once: it appears complete or not at all, and is never replaced."""
         dest = path_of(uri)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        staged = _hidden_sibling(dest, "tmp")
-        retired = _hidden_sibling(dest, "old")
-        try:
-            shutil.copytree(local_dir, staged)
-            if dest.exists():  # a retried upload: swap the old tree out, the new one in
-                os.rename(dest, retired)
-            os.rename(staged, dest)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
-            shutil.rmtree(retired, ignore_errors=True)
+        with self._locked(dest):  # one writer per folder; the lock dies with its holder
+            for leftover in dest.parent.glob(f"{INTERNAL_PREFIX}dir-*"):
+                if _staged_for(leftover) == dest.name:  # a killed writer's copy (no live writer: we hold the lock)
+                    shutil.rmtree(leftover, ignore_errors=True)
+            if not dest.exists():
+                staged = _hidden_sibling(dest, "dir")
+                try:
+                    shutil.copytree(local_dir, staged)
+                    os.rename(staged, dest)
+                finally:
+                    shutil.rmtree(staged, ignore_errors=True)
+                return
+        if _tree_listing(Path(local_dir)) != _tree_listing(dest):
+            raise ArtifactExistsError(f"{uri} already holds a different folder: artifacts are write-once")
 
     def get_dir(self, uri: str, local_dir: str) -> None:
         src = path_of(uri)

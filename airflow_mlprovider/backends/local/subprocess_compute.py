@@ -1,8 +1,11 @@
 """Training on the worker: the model's train() runs in a child process with a hard max runtime.
 
-The child gets its own process group, so an overrun kills everything train() started, too. It runs
-single-threaded OpenMP/BLAS unless the worker's environment says otherwise: a worker runs several tasks at
-once, and oversubscribed OpenMP threads (scikit-learn's gradient boosting) slow training down tenfold.
+The child gets its own process group, so an overrun kills everything train() started, too; a ChildGuard
+kills that group and removes the work folder if the task process itself is killed (kill -9, a lost worker).
+Model code runs with an allow-listed environment: no Airflow connection, variable or config secret, no
+endpoint admin token, no cloud credential reaches it. It runs single-threaded OpenMP/BLAS unless the worker's
+environment says otherwise: a worker runs several tasks at once, and oversubscribed OpenMP threads
+(scikit-learn's gradient boosting) slow training down tenfold.
 """
 
 from __future__ import annotations
@@ -20,12 +23,28 @@ import time
 from collections import deque
 from pathlib import Path
 
-from airflow_mlprovider.artifacts import CODE_DIR, MODEL_DIR, write_manifest
+from airflow_mlprovider.artifacts import CODE_DIR, MODEL_DIR, artifact_folder_uri, write_manifest
 from airflow_mlprovider.backends.base import ArtifactStore, TrainingJob, TrainingResult
+from airflow_mlprovider.backends.local.child_guard import ChildGuard
 
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 30  # lines of the child's output quoted in a failure
+# What model code may see of the worker's environment: the platform basics, nothing that can hold a secret
+# (AIRFLOW_CONN_*, AIRFLOW_VAR_*, AIRFLOW__*, the endpoint token, AWS_*/SNOWFLAKE_* credentials are all left out).
+CHILD_ENV_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "PYTHONHASHSEED",
+    "VIRTUAL_ENV", "LD_LIBRARY_PATH",
+})
+CHILD_ENV_PREFIXES = ("LC_", "OMP_", "OPENBLAS_", "MKL_", "NUMEXPR_", "VECLIB_")
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The allow-listed part of `environ` (default os.environ), single-threaded BLAS unless it says otherwise."""
+    environ = os.environ if environ is None else environ
+    kept = {k: v for k, v in environ.items() if k in CHILD_ENV_NAMES or k.startswith(CHILD_ENV_PREFIXES)}
+    return {**SINGLE_THREADED, **kept}
 
 
 class TrainingTimeoutError(RuntimeError):
@@ -52,21 +71,23 @@ class SubprocessTrainingCompute:
 
     def train(self, job: TrainingJob) -> TrainingResult:
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix=f"mlprovider-train-{job.model}-") as tmp:
-            work = Path(tmp)
+        work = Path(tempfile.mkdtemp(prefix=f"mlprovider-train-{job.model}-"))
+        with ChildGuard(work) as guard:  # removes `work` on exit, and if this process is killed
             artifact = work / "artifact"
             (artifact / MODEL_DIR).mkdir(parents=True)
             (artifact / CODE_DIR).mkdir()
             job_file = self._write_job(job, work, artifact / MODEL_DIR)
-            self._run_child(job, job_file)
+            self._run_child(job, job_file, guard)
             if not any((artifact / MODEL_DIR).iterdir()):
                 raise TrainingFailedError(f"train() in {job.module_path} wrote nothing into ctx.artifact_dir")
             # the code as it was at training time serves this version, whatever later edits do
             shutil.copyfile(job.module_path, artifact / CODE_DIR / Path(job.module_path).name)
             manifest = write_manifest(artifact)
-            self.store.put_dir(str(artifact), job.artifact_uri)
+            # a folder per content: training a run again never touches an artifact already registered
+            artifact_uri = artifact_folder_uri(job.artifact_uri, manifest["digest"])
+            self.store.put_dir(str(artifact), artifact_uri)
         return TrainingResult(
-            artifact_uri=job.artifact_uri,
+            artifact_uri=artifact_uri,
             manifest=manifest["files"],
             duration_s=time.monotonic() - started,
         )
@@ -93,7 +114,7 @@ class SubprocessTrainingCompute:
         )
         return job_file
 
-    def _run_child(self, job: TrainingJob, job_file: Path) -> None:
+    def _run_child(self, job: TrainingJob, job_file: Path, guard: ChildGuard) -> None:
         command = [sys.executable, "-m", "airflow_mlprovider.backends.local.train_runner", str(job_file)]
         child = subprocess.Popen(
             command,
@@ -102,8 +123,9 @@ class SubprocessTrainingCompute:
             text=True,
             errors="replace",
             start_new_session=True,  # its own process group: killpg reaches train()'s children too
-            env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **os.environ},
+            env=child_environment(),
         )
+        guard.adopt(child.pid)
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         relay = threading.Thread(target=_relay_output, args=(child, tail, job.model), daemon=True)
         relay.start()

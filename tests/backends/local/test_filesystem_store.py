@@ -2,11 +2,22 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore, path_of, version_of
+from airflow_mlprovider.artifacts import ArtifactExistsError, verify_manifest, write_manifest
+from airflow_mlprovider.backends.local.filesystem_store import (
+    INTERNAL_PREFIX,
+    FilesystemArtifactStore,
+    path_of,
+    version_of,
+)
 
 
 @pytest.fixture
@@ -43,7 +54,11 @@ def test_put_and_get_file_round_trip_leaves_no_temporary_files(store, tmp_path: 
     assert sorted(p.name for p in (tmp_path / "store" / "deep").iterdir()) == ["obj.bin"]
 
 
-def test_put_dir_replaces_a_previous_tree_whole(store, tmp_path: Path) -> None:
+def _visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(INTERNAL_PREFIX))
+
+
+def test_put_dir_is_write_once_and_accepts_an_identical_retry(store, tmp_path: Path) -> None:
     first = tmp_path / "first"
     (first / "model").mkdir(parents=True)
     (first / "model" / "old.pkl").write_bytes(b"old")
@@ -52,16 +67,85 @@ def test_put_dir_replaces_a_previous_tree_whole(store, tmp_path: Path) -> None:
     (second / "model" / "new.pkl").write_bytes(b"new")
     uri = f"file://{tmp_path}/artifacts/run1"
     store.put_dir(str(first), uri)
-    store.put_dir(str(second), uri)
+    store.put_dir(str(first), uri)  # a retried upload of the same files
+    with pytest.raises(ArtifactExistsError, match="write-once"):
+        store.put_dir(str(second), uri)
     store.get_dir(uri, str(tmp_path / "copy"))
-    assert [p.name for p in (tmp_path / "copy" / "model").iterdir()] == ["new.pkl"]
-    assert [p.name for p in (tmp_path / "artifacts").iterdir()] == ["run1"]
+    assert [p.name for p in (tmp_path / "copy" / "model").iterdir()] == ["old.pkl"]
+    assert _visible(tmp_path / "artifacts") == ["run1"]
+    assert [p.name for p in (tmp_path / "artifacts").iterdir() if p.name.startswith(f"{INTERNAL_PREFIX}dir")] == []
 
 
 def test_put_dir_of_a_missing_source_leaves_nothing_visible(store, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         store.put_dir(str(tmp_path / "missing"), f"file://{tmp_path}/artifacts/run1")
-    assert list((tmp_path / "artifacts").iterdir()) == []
+    assert _visible(tmp_path / "artifacts") == []
+    assert store.list(f"file://{tmp_path}/artifacts/") == []
+
+
+# A put_dir in a child process that stops for good at its Nth filesystem step (a folder made, a rename, a
+# removal) and says which; the test then kills it with SIGKILL, as a lost worker would be.
+PAUSING_PUT_DIR = """
+import os, shutil, sys, time
+from pathlib import Path
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+marker, stop_at, steps = Path(sys.argv[3]), int(sys.argv[4]), [0]
+def pausing(module, name):
+    real = getattr(module, name)
+    def step(*args, **kwargs):
+        steps[0] += 1
+        if steps[0] == stop_at:
+            marker.write_text(name)
+            time.sleep(300)
+        return real(*args, **kwargs)
+    setattr(module, name, step)
+for module, name in ((os, "makedirs"), (os, "rename"), (os, "replace"), (shutil, "rmtree")):
+    pausing(module, name)
+FilesystemArtifactStore().put_dir(sys.argv[1], sys.argv[2])
+marker.write_text("finished")
+"""
+
+
+def _artifact(folder: Path) -> Path:
+    for relative, text in (("model/weights.txt", "42"), ("model/deep/more.txt", "7"), ("code/m.py", "x = 1")):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text)
+    write_manifest(folder)
+    return folder
+
+
+@pytest.mark.parametrize("already_there", [False, True], ids=["first-upload", "re-upload"])
+def test_kill_9_at_any_step_of_put_dir_never_loses_a_complete_artifact(store, tmp_path: Path, already_there) -> None:
+    source = _artifact(tmp_path / "source")
+    dest = tmp_path / "artifacts" / "a1b2"
+    for stop_at in range(1, 50):
+        shutil.rmtree(tmp_path / "artifacts", ignore_errors=True)
+        if already_there:
+            store.put_dir(str(source), dest.as_uri())
+        marker = tmp_path / "marker.txt"
+        marker.unlink(missing_ok=True)
+        child = subprocess.Popen([sys.executable, "-c", PAUSING_PUT_DIR, str(source), dest.as_uri(), str(marker),
+                                  str(stop_at)])
+        try:
+            for _ in range(600):  # bounded wait for the child to reach its step
+                if marker.exists() and marker.read_text():
+                    break
+                time.sleep(0.05)
+            step = marker.read_text()
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        finally:
+            child.kill()
+        if dest.exists() or already_there:  # the folder is complete whenever it is visible
+            assert verify_manifest(dest), f"killed at {step} (step {stop_at})"
+        store.put_dir(str(source), dest.as_uri())  # Airflow's retry
+        assert verify_manifest(dest)
+        assert _visible(dest.parent) == [dest.name]
+        assert not [p for p in dest.parent.iterdir() if p.name.startswith(f"{INTERNAL_PREFIX}dir")], step
+        if step == "finished":
+            break
+    else:
+        raise AssertionError("put_dir never finished")
 
 
 def test_list_has_object_store_prefix_semantics_and_hides_internal_files(store, tmp_path: Path) -> None:

@@ -61,8 +61,8 @@ def test_training_writes_model_code_and_manifest_and_relays_the_child_output(tmp
     )
     with caplog.at_level(logging.INFO, logger="airflow_mlprovider.backends.local.subprocess_compute"):
         result = SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
-    artifact = tmp_path / "run" / "artifact"
-    assert result.artifact_uri == job.artifact_uri
+    artifact = tmp_path / "run" / "artifact" / manifest_digest(result.manifest)[:16]
+    assert result.artifact_uri == artifact.as_uri()
     assert sorted(result.manifest) == ["code/my_model.py", "model/weights.txt"]
     assert verify_manifest(artifact)["digest"] == manifest_digest(result.manifest)
     assert (artifact / "code" / "my_model.py").read_text() == Path(job.module_path).read_text()
@@ -121,3 +121,97 @@ def test_an_overrun_kills_the_child_and_everything_it_started(tmp_path: Path) ->
 @pytest.mark.parametrize(("seconds", "text"), [(600, "10m"), (7200, "2h"), (90, "90s"), (86400, "1d"), (1.5, "1.5s")])
 def test_durations_are_shown_in_the_spec_notation(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+SECRETS = {
+    "AIRFLOW_CONN_WAREHOUSE": "postgres://user:hunter2@db/prod",
+    "AIRFLOW_VAR_API_KEY": "hunter2",
+    "AIRFLOW__CORE__FERNET_KEY": "hunter2",
+    "AIRFLOW__SECRETS__BACKEND_KWARGS": '{"token": "hunter2"}',
+    "MLPROVIDER_ENDPOINT_TOKEN": "hunter2",
+    "AWS_SECRET_ACCESS_KEY": "hunter2",
+    "AWS_SESSION_TOKEN": "hunter2",
+    "SNOWFLAKE_PASSWORD": "hunter2",
+}
+
+
+def test_model_code_runs_without_the_workers_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    job = _job(
+        tmp_path,
+        "    import json, os\n"
+        "    open(os.path.join(ctx.artifact_dir, 'env.json'), 'w').write(json.dumps(dict(os.environ)))\n",
+    )
+    result = SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
+    import json
+
+    seen = json.loads((Path(result.artifact_uri.removeprefix("file://")) / "model" / "env.json").read_text())
+    assert not set(SECRETS) & set(seen)
+    assert "hunter2" not in json.dumps(seen)
+    assert seen["PATH"] == os.environ["PATH"] and seen["LC_ALL"] == "C.UTF-8"
+    assert seen["OMP_NUM_THREADS"] == "1"
+
+
+TASK = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_subprocess_compute import _job
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+from airflow_mlprovider.backends.local.subprocess_compute import SubprocessTrainingCompute
+SubprocessTrainingCompute(FilesystemArtifactStore()).train(_job(Path({tmp!r}), {body!r}))
+"""
+
+
+def _wait_for(predicate, what: str, attempts: int = 400) -> None:
+    for _ in range(attempts):  # a bounded wait for asynchronous kills, not a timing assertion
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"still waiting for {what}")
+
+
+def test_kill_9_of_the_task_kills_the_training_child_and_removes_its_work_folder(tmp_path: Path) -> None:
+    """The train task process dies with SIGKILL mid-training (a lost worker, an OOM kill): its training child,
+    whatever that child started, and the temp folder holding the data copy and the partial artifact all go."""
+    import signal
+    import subprocess
+    import sys
+
+    marker = tmp_path / "started.txt"
+    body = (
+        "    import os, subprocess, time\n"
+        "    helper = subprocess.Popen(['sleep', '300'])\n"
+        f"    open({str(marker)!r} + '.tmp', 'w').write(f'{{os.getpid()}} {{helper.pid}} {{ctx.artifact_dir}}')\n"
+        f"    os.rename({str(marker)!r} + '.tmp', {str(marker)!r})\n"
+        "    time.sleep(300)\n"
+    )
+    script = TASK.format(tests=str(Path(__file__).parent), tmp=str(tmp_path), body=body)
+    task = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        _wait_for(marker.exists, "train() to start")
+        runner, helper, artifact_dir = marker.read_text().split(" ", 2)
+        work = Path(artifact_dir).parents[1]
+        assert work.is_dir() and work.name.startswith("mlprovider-train-my_model-")
+        task.send_signal(signal.SIGKILL)
+        task.wait()
+        _wait_for(lambda: _gone(int(runner)) and _gone(int(helper)), "the training child and its helper to die")
+        _wait_for(lambda: not work.exists(), f"{work} to be removed")
+    finally:
+        task.kill()
+
+
+def test_training_a_run_again_never_overwrites_its_first_artifact(tmp_path: Path) -> None:
+    """Re-running train for a run (a cleared task, a retry after upload) writes a new folder; the artifact a
+    registry may already point at, even the champion's, keeps its files and digest."""
+    job = _job(tmp_path, "    import os\n    open(os.path.join(ctx.artifact_dir, 'w.bin'), 'wb').write(os.urandom(64))\n")
+    compute = SubprocessTrainingCompute(FilesystemArtifactStore())
+    first = compute.train(job)
+    first_dir = Path(first.artifact_uri.removeprefix("file://"))
+    before = verify_manifest(first_dir)
+    second = compute.train(job)
+    assert second.artifact_uri != first.artifact_uri
+    assert verify_manifest(first_dir) == before
+    assert manifest_digest(first.manifest) == before["digest"]
