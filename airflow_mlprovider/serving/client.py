@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from email.message import Message
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -29,8 +30,9 @@ class EndpointClient:
         self.token = token
         self.timeout_s = timeout_s
 
-    def request(self, method: str, path: str, body: Any = None, *, admin: bool = False) -> tuple[int, dict[str, str], Any]:
-        """One call; returns (status, headers, parsed JSON body or text). HTTP errors are returned, not raised."""
+    def request(self, method: str, path: str, body: Any = None, *, admin: bool = False) -> tuple[int, Message, Any]:
+        """One call; returns (status, headers (case-insensitive), parsed JSON body or text). HTTP errors are
+        returned, not raised."""
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if admin and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -38,10 +40,10 @@ class EndpointClient:
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return resp.status, dict(resp.headers), _decode(resp.headers.get("Content-Type"), resp.read())
+                return resp.status, resp.headers, _decode(resp.headers.get("Content-Type"), resp.read())
         except urllib.error.HTTPError as err:
             with err:
-                return err.code, dict(err.headers), _decode(err.headers.get("Content-Type"), err.read())
+                return err.code, err.headers, _decode(err.headers.get("Content-Type"), err.read())
         except (urllib.error.URLError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise EndpointServerUnreachable(
