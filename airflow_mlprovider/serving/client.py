@@ -72,11 +72,17 @@ class EndpointClient:
     def put_variant(self, endpoint: str, variant: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._checked("PUT", f"/admin/endpoints/{quote(endpoint, safe='')}/variants/{quote(variant, safe='')}", body, admin=True)
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> dict[str, Any]:
-        return self._checked("PUT", f"/admin/endpoints/{quote(endpoint, safe='')}/weights", weights, admin=True)
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> dict[str, Any]:
+        path = f"/admin/endpoints/{quote(endpoint, safe='')}/weights" + _generation_query(generation)
+        return self._checked("PUT", path, weights, admin=True)
 
-    def delete_variant(self, endpoint: str, variant: str) -> None:
-        self._checked("DELETE", f"/admin/endpoints/{quote(endpoint, safe='')}/variants/{quote(variant, safe='')}", admin=True)
+    def delete_variant(self, endpoint: str, variant: str, generation: int | None = None) -> None:
+        path = f"/admin/endpoints/{quote(endpoint, safe='')}/variants/{quote(variant, safe='')}" + _generation_query(generation)
+        self._checked("DELETE", path, admin=True)
+
+    def fence(self, endpoint: str) -> int:
+        """Start a new weight generation of the endpoint; returns it."""
+        return self._checked("POST", f"/admin/endpoints/{quote(endpoint, safe='')}/fence", admin=True)["generation"]
 
     def invoke(self, endpoint: str, request: Any, variant: str | None = None) -> tuple[int, str | None, Any]:
         """One invocation, routed (variant None) or targeted; returns (status, X-Variant, body)."""
@@ -92,6 +98,10 @@ class EndpointClient:
 
     def metrics(self) -> str:
         return self._checked("GET", "/metrics")
+
+
+def _generation_query(generation: int | None) -> str:
+    return "" if generation is None else "?" + urlencode({"generation": int(generation)})
 
 
 def _decode(content_type: str | None, raw: bytes) -> Any:
