@@ -61,7 +61,7 @@ class ServingLimits:
     model_threads: int = 4  # threads running model code; each request's model call runs on one of them
     max_pending: int = 256  # model calls admitted at once (running + queued); beyond: 503 at once
     request_timeout_s: float = 30.0  # an invocation (queue wait + model) not done by then: 504
-    body_timeout_s: float = 10.0  # a request body not fully received by then: 408, connection closed
+    body_timeout_s: float = 10.0  # a request head or body not fully received by then: 408, connection closed
     max_body_bytes: int = 10 * 1024 * 1024  # larger: 413
 
     def __post_init__(self) -> None:
@@ -207,6 +207,9 @@ class ServingApp:
                 return await asyncio.wrap_future(future)  # cancelling this cancels a call still queued
         except TimeoutError:
             return Answer.error(504, f"the model did not answer within {timeout_s:g} s", timeout_s)
+        except Exception:  # noqa: BLE001 - a failure outside the model's code still counts for the variant
+            log.exception("variant %s: answering failed", variant.name)
+            return Answer.error(500, "internal error of the endpoint server while answering (logged)")
 
     def _record(self, endpoint: str, variant: LoadedVariant, answer: Answer, probe: bool) -> Response:
         outcome = Outcome(endpoint, variant.name, answer.status, probe, answer.latency_s, answer.prediction)

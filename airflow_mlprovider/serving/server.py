@@ -8,6 +8,7 @@ reset. The HTTP API and its limits live in app.py.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -34,14 +35,54 @@ SHUTDOWN_GRACE_S = 5.0  # requests still running at stop() get this long to fini
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-class JsonErrorHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse with a JSON 400 like every other error."""
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with two guards: a request it cannot parse gets a JSON 400 like every other
+    error, and a request head (request line and headers) must be complete within `head_timeout_s` of the
+    connection opening or the request starting, else a JSON 408 and the connection is closed. A silent or
+    trickling client holds a socket for seconds, never forever (uvicorn alone times out only idle
+    keep-alive connections)."""
+
+    head_timeout_s = 10.0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_timer is None:  # the next request of a kept-alive connection
+            self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
-        content = encode({"error": f"malformed HTTP request: {msg}"})
+        self._answer_and_close(400, "Bad Request", f"malformed HTTP request: {msg}")
+
+    def _arm_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self._answer_and_close(408, "Request Timeout", f"no complete request head within {self.head_timeout_s:g} s")
+
+    def _answer_and_close(self, status: int, reason: str, message: str) -> None:
+        content = encode({"error": message})
         self.transport.write(
-            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n"
-            b"content-length: " + str(len(content)).encode() + b"\r\n\r\n" + content
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            f"content-length: {len(content)}\r\n\r\n".encode() + content
         )
         self.transport.close()
 
@@ -74,7 +115,8 @@ class EndpointServer:
         self.app = ServingApp(self.table, self.window, self.counters, admin_token, limits or ServingLimits())
         self._socket = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
         config = uvicorn.Config(
-            self.app, http=JsonErrorHttpProtocol, ws="none", lifespan="off", log_config=None, access_log=False,
+            self.app, ws="none",
+            http=type("HttpProtocol", (GuardedHttpProtocol,), {"head_timeout_s": self.app.limits.body_timeout_s}), lifespan="off", log_config=None, access_log=False,
             backlog=LISTEN_BACKLOG, timeout_keep_alive=int(KEEP_ALIVE_S), timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
             server_header=False,
         )

@@ -176,3 +176,13 @@ def test_a_ref_inside_the_schema_is_resolved(sales: EndpointServer, artifacts: d
 def test_a_model_exception_stays_a_500(sales: EndpointServer) -> None:
     status, _, answer = raw_http(sales.url, http_request("POST", "/endpoints/sales/invocations", b'{"x": 13}'))
     assert (status, error_of(answer)) == (500, "model raised ValueError: unlucky input")
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /healthz HTTP/1.1\r\nHost: x\r\n"])
+def test_a_silent_or_trickling_connection_gets_a_408_and_is_closed(sent: bytes) -> None:
+    with EndpointServer("127.0.0.1", 0, limits=ServingLimits(body_timeout_s=0.5)) as server:
+        started = time.monotonic()
+        status, headers, answer = raw_http(server.url, sent)
+        assert (status, headers["connection"]) == (408, "close")
+        assert "no complete request head within 0.5 s" in error_of(answer)
+        assert time.monotonic() - started < 5
