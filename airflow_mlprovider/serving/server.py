@@ -118,7 +118,7 @@ class EndpointServer:
             self.app, ws="none",
             http=type("HttpProtocol", (GuardedHttpProtocol,), {"head_timeout_s": self.app.limits.body_timeout_s}), lifespan="off", log_config=None, access_log=False,
             backlog=LISTEN_BACKLOG, timeout_keep_alive=int(KEEP_ALIVE_S), timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
-            server_header=False,
+            server_header=False, proxy_headers=False,
         )
         self._uvicorn = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
