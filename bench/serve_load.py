@@ -7,7 +7,8 @@ the client: asyncio over raw sockets, HTTP/1.1, one connection per concurrent cl
 server allows it (the stdlib server closes every connection, so its clients reconnect per request, as real
 clients must). A request is timed from the moment it is started (connecting included) to the last byte of
 its answer. A connection error is a request that got no answer: refused, reset, closed early or no answer
-within --timeout seconds. Loopback only; every level sends --requests requests.
+within --timeout seconds. Loopback only; every level sends --requests requests to each server, in --rounds rounds that alternate
+the servers, so that load from other processes falls on both alike.
 
     python bench/serve_load.py [--requests 3000] [--levels 1 10 50]
 """
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,7 @@ class Level:
     latencies_s: list[float] = field(default_factory=list)
     connection_errors: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
+    server_cpu_s: float | None = None  # CPU time the server process spent on this level (Linux)
 
     @property
     def throughput(self) -> float:
@@ -78,8 +80,10 @@ class Level:
         non_2xx = sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
         errors = sum(self.connection_errors.values())
         detail = f" ({', '.join(f'{k} {n}' for k, n in sorted(self.connection_errors.items()))})" if errors else ""
-        return (f"{self.server:<7} {self.connections:>5} {len(self.latencies_s) + errors:>8} {self.throughput:>9.0f} "
-                f"{self.quantile_ms(0.5):>8.2f} {self.quantile_ms(0.99):>8.2f} {errors:>11}{detail} {non_2xx:>7}")
+        requests = len(self.latencies_s) + errors
+        cpu = f"{1e6 * self.server_cpu_s / requests:>8.0f}" if self.server_cpu_s is not None else f"{'n/a':>8}"
+        return (f"{self.server:<7} {self.connections:>5} {requests:>8} {self.throughput:>9.0f} "
+                f"{self.quantile_ms(0.5):>8.2f} {self.quantile_ms(0.99):>8.2f} {cpu} {errors:>11}{detail} {non_2xx:>7}")
 
 
 def make_artifact(folder: Path) -> Path:
@@ -171,20 +175,50 @@ async def load_level(server: str, url: str, connections: int, requests: int, tim
     return level
 
 
-def run_server(name: str, pythonpath: Path | None, artifact: Path, args: argparse.Namespace) -> list[Level]:
-    proc, url, module = start_server(pythonpath)
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (None where /proc does not exist)."""
     try:
-        print(f"# {name}: {module}", flush=True)
-        deploy(url, artifact)
-        asyncio.run(load_level(name, url, 4, 300, args.timeout))  # warm-up: imports, caches
-        return [asyncio.run(load_level(name, url, n, args.requests, args.timeout)) for n in args.levels]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen
+    url: str
+
+
+def measure(server: Server, connections: int, requests: int, timeout_s: float) -> Level:
+    cpu_before = process_cpu_s(server.proc.pid)
+    level = asyncio.run(load_level(server.name, server.url, connections, requests, timeout_s))
+    cpu_after = process_cpu_s(server.proc.pid)
+    if cpu_before is not None and cpu_after is not None:
+        level.server_cpu_s = cpu_after - cpu_before
+    return level
+
+
+def merged(parts: list[Level]) -> Level:
+    """One level from its rounds: requests over the summed time, pooled latencies."""
+    total = Level(parts[0].server, parts[0].connections, server_cpu_s=0.0)
+    for part in parts:
+        total.elapsed_s += part.elapsed_s
+        total.latencies_s += part.latencies_s
+        total.connection_errors.update(part.connection_errors)
+        total.statuses.update(part.statuses)
+        total.server_cpu_s = None if total.server_cpu_s is None or part.server_cpu_s is None else total.server_cpu_s + part.server_cpu_s
+    return total
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main() -> int:
@@ -193,16 +227,34 @@ def main() -> int:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 50], help="concurrent connections (default 1 10 50)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds without an answer that count as a connection error")
     parser.add_argument("--baseline", default=BASELINE_COMMIT, help="git commit of the stdlib server")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="each level alternates the servers this many times (background load hits both alike)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
+    results: dict[str, list[Level]] = {"stdlib": [], "asgi": []}
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp, contextlib.ExitStack() as running:
         artifact = make_artifact(Path(tmp) / "artifact")
         baseline = extract_baseline(args.baseline, Path(tmp) / "baseline")
-        results = {"stdlib": run_server("stdlib", baseline, artifact, args), "asgi": run_server("asgi", ROOT, artifact, args)}
-    print(f"{'server':<7} {'conns':>5} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'conn errors':>11} {'non-2xx':>7}")
+        servers = []
+        for name, pythonpath in (("stdlib", baseline), ("asgi", ROOT)):
+            proc, url, module = start_server(pythonpath)
+            running.callback(stop, proc)
+            print(f"# {name}: {module}", flush=True)
+            deploy(url, artifact)
+            asyncio.run(load_level(name, url, 4, 300, args.timeout))  # warm-up: imports, caches
+            servers.append(Server(name, proc, url))
+        for connections in args.levels:
+            parts: dict[str, list[Level]] = {server.name: [] for server in servers}
+            for round_ in range(args.rounds):
+                for server in servers if round_ % 2 == 0 else servers[::-1]:
+                    parts[server.name].append(measure(server, connections, args.requests // args.rounds, args.timeout))
+            for name, levels in parts.items():
+                results[name].append(merged(levels))
+    print(f"{'server':<7} {'conns':>5} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us':>8} {'conn errors':>11} {'non-2xx':>7}")
     for old, new in zip(results["stdlib"], results["asgi"]):
         print(old.line())
         print(new.line())
-    print(f"# {os.cpu_count()} CPUs; client and servers share them")
+    print(f"# {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; client and servers share them; "
+          "CPU us: server CPU time per request")
     ok = True
     for old, new in zip(results["stdlib"], results["asgi"]):
         speedup = new.throughput / old.throughput
