@@ -91,10 +91,30 @@ class Variant:
     request_schema_path: str
     response_schema_path: str
     fault_injection: float = 0.0
+    manifest_digest: str = ""  # the registry's digest of the artifact; "" only for artifacts never registered
+
+
+class StaleFenceError(RuntimeError):
+    """A weight change or removal carried a generation older than the endpoint's newest fence: nothing changed."""
+
+
+def check_weights(endpoint: str, weights: dict[str, float], variants: list[str]) -> None:
+    """The rules every backend's set_weights applies before routing: ValueError naming what is wrong."""
+    if sorted(weights) != sorted(variants):
+        raise ValueError(
+            f"weights of endpoint {endpoint!r} must name every variant {sorted(variants)} and nothing else, got {sorted(weights)}"
+        )
+    if any(not 0 <= w <= 100 for w in weights.values()) or abs(sum(weights.values()) - 100) > 1e-6:
+        raise ValueError(f"weights of endpoint {endpoint!r} must be within [0, 100] and sum to 100, got {weights}")
 
 
 class ServingBackend(Protocol):
-    """An endpoint with weighted variants (local endpoint server or a SageMaker endpoint)."""
+    """An endpoint with weighted variants (local endpoint server or a SageMaker endpoint).
+
+    Weight changes are fenced: `fence()` starts a new generation, and a set_weights/remove carrying an older
+    one is refused with StaleFenceError, so a stale rollout attempt can never move traffic after a rollback
+    or finalize has fenced the endpoint.
+    """
 
     def describe(self, endpoint: str) -> dict[str, float]:
         """Current weights in percent by variant name; {} if the endpoint does not exist."""
@@ -104,13 +124,22 @@ class ServingBackend(Protocol):
         """Create (or replace, idempotently) `variant` on the endpoint at `weight` percent."""
         ...
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None: ...
+    def fence(self, endpoint: str) -> int:
+        """Start a new weight generation and return it; from now on a set_weights/remove carrying an older
+        generation is refused with StaleFenceError. Generations only grow."""
+        ...
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+        """generation=None: unfenced (first deploy, CLI). Refuses (ValueError) weights that are all 0 while
+        any variant exists, and weights that do not name every variant or do not sum to 100."""
+        ...
+
     def invoke(self, endpoint: str, variant: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Send one request to one variant; returns (HTTP status, body)."""
         ...
 
-    def remove(self, endpoint: str, variant: str) -> None:
-        """Remove a variant (no error if it is already gone)."""
+    def remove(self, endpoint: str, variant: str, generation: int | None = None) -> None:
+        """Remove a variant (no error if it is already gone); StaleFenceError when `generation` is stale."""
         ...
 
 

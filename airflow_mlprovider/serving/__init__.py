@@ -1,4 +1,5 @@
-"""The local endpoint server: named endpoints with weighted variants, schema validation and metrics.
+"""The local endpoint server: named endpoints with weighted, fenced variants, schema validation and metrics.
 
-Stdlib + jsonschema only; a variant's own model code brings whatever it needs.
+An ASGI application (Starlette requests and responses) served by uvicorn, both installed with Airflow;
+a variant's own model code brings whatever it needs.
 """

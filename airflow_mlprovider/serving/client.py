@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from email.message import Message
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -29,8 +30,9 @@ class EndpointClient:
         self.token = token
         self.timeout_s = timeout_s
 
-    def request(self, method: str, path: str, body: Any = None, *, admin: bool = False) -> tuple[int, dict[str, str], Any]:
-        """One call; returns (status, headers, parsed JSON body or text). HTTP errors are returned, not raised."""
+    def request(self, method: str, path: str, body: Any = None, *, admin: bool = False) -> tuple[int, Message, Any]:
+        """One call; returns (status, headers (case-insensitive), parsed JSON body or text). HTTP errors are
+        returned, not raised."""
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if admin and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -38,10 +40,10 @@ class EndpointClient:
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return resp.status, dict(resp.headers), _decode(resp.headers.get("Content-Type"), resp.read())
+                return resp.status, resp.headers, _decode(resp.headers.get("Content-Type"), resp.read())
         except urllib.error.HTTPError as err:
             with err:
-                return err.code, dict(err.headers), _decode(err.headers.get("Content-Type"), err.read())
+                return err.code, err.headers, _decode(err.headers.get("Content-Type"), err.read())
         except (urllib.error.URLError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise EndpointServerUnreachable(
@@ -70,11 +72,17 @@ class EndpointClient:
     def put_variant(self, endpoint: str, variant: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._checked("PUT", f"/admin/endpoints/{quote(endpoint, safe='')}/variants/{quote(variant, safe='')}", body, admin=True)
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> dict[str, Any]:
-        return self._checked("PUT", f"/admin/endpoints/{quote(endpoint, safe='')}/weights", weights, admin=True)
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> dict[str, Any]:
+        path = f"/admin/endpoints/{quote(endpoint, safe='')}/weights" + _generation_query(generation)
+        return self._checked("PUT", path, weights, admin=True)
 
-    def delete_variant(self, endpoint: str, variant: str) -> None:
-        self._checked("DELETE", f"/admin/endpoints/{quote(endpoint, safe='')}/variants/{quote(variant, safe='')}", admin=True)
+    def delete_variant(self, endpoint: str, variant: str, generation: int | None = None) -> None:
+        path = f"/admin/endpoints/{quote(endpoint, safe='')}/variants/{quote(variant, safe='')}" + _generation_query(generation)
+        self._checked("DELETE", path, admin=True)
+
+    def fence(self, endpoint: str) -> int:
+        """Start a new weight generation of the endpoint; returns it."""
+        return self._checked("POST", f"/admin/endpoints/{quote(endpoint, safe='')}/fence", admin=True)["generation"]
 
     def invoke(self, endpoint: str, request: Any, variant: str | None = None) -> tuple[int, str | None, Any]:
         """One invocation, routed (variant None) or targeted; returns (status, X-Variant, body)."""
@@ -90,6 +98,10 @@ class EndpointClient:
 
     def metrics(self) -> str:
         return self._checked("GET", "/metrics")
+
+
+def _generation_query(generation: int | None) -> str:
+    return "" if generation is None else "?" + urlencode({"generation": int(generation)})
 
 
 def _decode(content_type: str | None, raw: bytes) -> Any:

@@ -1,56 +1,90 @@
-"""The HTTP layer of the local endpoint server (stdlib ThreadingHTTPServer: no web framework to install).
+"""The local endpoint server: its state (endpoint table, traffic window, counters) served by uvicorn.
 
-Routes (JSON in and out):
-    POST   /endpoints/{e}/invocations                   weighted routing, fault injection, header X-Variant
-    POST   /endpoints/{e}/variants/{v}/invocations      targeted probe: no fault injection, probe="true" metrics
-    GET    /endpoints                                    endpoint names
-    GET    /endpoints/{e}                                {"variants": {name: {weight, traffic_percent, ...}}}
-    GET    /metrics                                      Prometheus text format
-    GET    /healthz                                      {"status": "ok"}
-    GET    /admin/endpoints/{e}/window?start=&end=       per-variant counts over a window (read-only, no token)
-    PUT    /admin/endpoints/{e}/variants/{v}             load a variant (Bearer token)
-    PUT    /admin/endpoints/{e}/weights                  replace the routing table (Bearer token)
-    DELETE /admin/endpoints/{e}/variants/{v}             remove a variant, 204 even when absent (Bearer token)
+uvicorn (httptools + uvloop when installed, as with Airflow's own API server) keeps connections alive, so a
+client pays for one connection instead of one per request; an idle connection costs a socket, not a thread.
+The socket is bound here with a large listen backlog, so bursts of new connections wait instead of being
+reset. The HTTP API and its limits live in app.py.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
-import logging
+import asyncio
 import os
-import re
 import shutil
+import socket
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from airflow_mlprovider.serving.app import ServingApp, ServingLimits
 from airflow_mlprovider.serving.endpoints import EndpointTable
-from airflow_mlprovider.serving.errors import ServingError
-from airflow_mlprovider.serving.outcome import Outcome
+from airflow_mlprovider.serving.json_body import encode
 from airflow_mlprovider.serving.prometheus import PrometheusCounters
-from airflow_mlprovider.serving.variants import LoadedVariant, VariantConfig
 from airflow_mlprovider.serving.window import DEFAULT_RETENTION_S, TrafficWindow
-
-log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-MAX_BODY_BYTES = 10 * 1024 * 1024
-_NAME = r"([^/]+)"
-ADMIN_DISABLED = (
-    "the admin API is disabled: the server was started without a token "
-    "(set MLPROVIDER_ENDPOINT_TOKEN, or pass --conn-id with a connection whose password is the token)"
-)
-
-
+LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+KEEP_ALIVE_S = 5.0  # an idle keep-alive connection is closed after this
+SHUTDOWN_GRACE_S = 5.0  # requests still running at stop() get this long to finish
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with two guards: a request it cannot parse gets a JSON 400 like every other
+    error, and a request head (request line and headers) must be complete within `head_timeout_s` of the
+    connection opening or the request starting, else a JSON 408 and the connection is closed. A silent or
+    trickling client holds a socket for seconds, never forever (uvicorn alone times out only idle
+    keep-alive connections)."""
+
+    head_timeout_s = 10.0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_timer is None:  # the next request of a kept-alive connection
+            self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        self._answer_and_close(400, "Bad Request", f"malformed HTTP request: {msg}")
+
+    def _arm_head_timer(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self._answer_and_close(408, "Request Timeout", f"no complete request head within {self.head_timeout_s:g} s")
+
+    def _answer_and_close(self, status: int, reason: str, message: str) -> None:
+        content = encode({"error": message})
+        self.transport.write(
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            f"content-length: {len(content)}\r\n\r\n".encode() + content
+        )
+        self.transport.close()
 
 
 class EndpointServer:
@@ -66,42 +100,54 @@ class EndpointServer:
         seed: int | None = None,
         retention_s: float = DEFAULT_RETENTION_S,
         clock: Callable[[], float] = time.time,
+        limits: ServingLimits | None = None,
     ) -> None:
-        # Each request runs on its own thread: a model's numeric libraries must not start a thread pool per
-        # prediction (OpenMP start-up costs ~100x a small prediction). Takes effect for libraries the models
-        # import after this point, as in `mlprovider serve`; a worker's own setting wins.
+        # Model threads must not start a numeric thread pool per prediction (OpenMP start-up costs ~100x a
+        # small prediction). Takes effect for libraries the models import after this point, as in `mlprovider
+        # serve`; a deployment's own setting wins.
         for variable in THREAD_ENV:
             os.environ.setdefault(variable, "1")
-        self.admin_token = admin_token or None
         self._work_dir = tempfile.mkdtemp(prefix="mlprovider-serve-")
         self.table = EndpointTable(self._work_dir, state_file, seed)
         self.window = TrafficWindow(retention_s, clock)
         self.counters = PrometheusCounters()
         self.table.restore()
-        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self.httpd.daemon_threads = True
+        self.app = ServingApp(self.table, self.window, self.counters, admin_token, limits or ServingLimits())
+        self._socket = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
+        config = uvicorn.Config(
+            self.app, ws="none",
+            http=type("HttpProtocol", (GuardedHttpProtocol,), {"head_timeout_s": self.app.limits.body_timeout_s}), lifespan="off", log_config=None, access_log=False,
+            backlog=LISTEN_BACKLOG, timeout_keep_alive=int(KEEP_ALIVE_S), timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+            server_header=False, proxy_headers=False,
+        )
+        self._uvicorn = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
 
     def start(self) -> EndpointServer:
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="mlprovider-serve", daemon=True
-        )
+        """Serve from a daemon thread; returns once the server accepts connections."""
+        self._thread = threading.Thread(target=self.serve_forever, name="mlprovider-serve", daemon=True)
         self._thread.start()
+        while not self._uvicorn.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the endpoint server stopped while starting (see the log)")
+            time.sleep(0.01)
         return self
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever()
+        """Serve until stop() (or, from the main thread, SIGINT/SIGTERM)."""
+        self._uvicorn.run(sockets=[self._socket])
 
     def stop(self) -> None:
+        self._uvicorn.should_exit = True
         if self._thread is not None:
-            self.httpd.shutdown()
             self._thread.join()
-        self.httpd.server_close()
+        self._socket.close()
+        self.app.close()
         self.table.close()
         shutil.rmtree(self._work_dir, ignore_errors=True)
 
@@ -110,178 +156,3 @@ class EndpointServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    # --- request handling (called from handler threads) --------------------------------------------
-
-    def invoke(self, endpoint: str, variant_name: str | None, body: Any) -> tuple[int, dict[str, Any], str | None]:
-        """Route (or target) one request; returns (status, body, variant name). Records its metrics."""
-        probe = variant_name is not None
-        variant = self.table.variant(endpoint, variant_name) if probe else self.table.route(endpoint)
-        outcome, answer_body = self._answer(endpoint, variant, body, probe)
-        self.window.record(outcome)
-        self.counters.record(outcome)
-        return outcome.status, answer_body, variant.name
-
-    def _answer(self, endpoint: str, variant: LoadedVariant, body: Any, probe: bool) -> tuple[Outcome, dict[str, Any]]:
-        fault = variant.config.fault_injection
-        if not probe and fault > 0 and self.table.draw() < fault:
-            return Outcome(endpoint, variant.name, 503), {"error": f"fault injected ({fault:g} of routed requests)"}
-        answer = variant.answer(body)
-        return Outcome(endpoint, variant.name, answer.status, probe, answer.latency_s, answer.prediction), answer.body
-
-    def check_admin(self, authorization: str | None) -> None:
-        if self.admin_token is None:
-            raise ServingError(403, ADMIN_DISABLED)
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token.encode()):
-            raise ServingError(401, "admin API: missing or wrong 'Authorization: Bearer <token>'")
-
-    def window_counts(self, endpoint: str, query: dict[str, list[str]]) -> dict[str, Any]:
-        try:
-            start, end = float(query["start"][0]), float(query["end"][0])
-        except (KeyError, ValueError):
-            raise ServingError(400, "window needs numeric query parameters start and end (unix seconds)") from None
-        if end < start:
-            raise ServingError(400, f"window end {end} is before start {start}")
-        return {"endpoint": endpoint, "start": start, "end": end, "variants": self.window.query(endpoint, start, end)}
-
-
-def _handler_for(server: EndpointServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        endpoint_server = server
-
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
-    endpoint_server: EndpointServer
-    server_version = "mlprovider-serve"
-
-    # (method, path pattern, handler method name, needs the admin token)
-    ROUTES = [
-        ("POST", re.compile(rf"^/endpoints/{_NAME}/invocations$"), "_post_invocation", False),
-        ("POST", re.compile(rf"^/endpoints/{_NAME}/variants/{_NAME}/invocations$"), "_post_probe", False),
-        ("GET", re.compile(r"^/endpoints$"), "_get_endpoints", False),
-        ("GET", re.compile(rf"^/endpoints/{_NAME}$"), "_get_endpoint", False),
-        ("GET", re.compile(r"^/metrics$"), "_get_metrics", False),
-        ("GET", re.compile(r"^/healthz$"), "_get_health", False),
-        ("GET", re.compile(rf"^/admin/endpoints/{_NAME}/window$"), "_get_window", False),
-        ("PUT", re.compile(rf"^/admin/endpoints/{_NAME}/variants/{_NAME}$"), "_put_variant", True),
-        ("PUT", re.compile(rf"^/admin/endpoints/{_NAME}/weights$"), "_put_weights", True),
-        ("DELETE", re.compile(rf"^/admin/endpoints/{_NAME}/variants/{_NAME}$"), "_delete_variant", True),
-    ]
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _dispatch(self, method: str) -> None:
-        split = urlsplit(self.path)
-        self.query = parse_qs(split.query)
-        try:
-            # read the whole body first: closing a socket with unread input resets it and the client loses the answer
-            self.raw_body = self._read_body()
-        except ServingError as exc:
-            self.close_connection = True
-            self._send(exc.status, {"error": exc.message})
-            return
-        allowed = []
-        for route_method, pattern, handler, admin in self.ROUTES:
-            match = pattern.match(split.path)
-            if not match:
-                continue
-            if route_method != method:
-                allowed.append(route_method)
-                continue
-            try:
-                if admin:
-                    self.endpoint_server.check_admin(self.headers.get("Authorization"))
-                getattr(self, handler)(*(unquote(group) for group in match.groups()))
-            except ServingError as exc:
-                self._send(exc.status, {"error": exc.message})
-            return
-        if allowed:
-            self._send(405, {"error": f"{method} not allowed on {split.path}; allowed: {', '.join(allowed)}"})
-        else:
-            self._send(404, {"error": f"no route {method} {split.path} (see docs/serving.md)"})
-
-    def _read_body(self) -> bytes:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise ServingError(400, "Content-Length is not a number") from None
-        if length > MAX_BODY_BYTES:
-            raise ServingError(413, f"body of {length} bytes is above the limit of {MAX_BODY_BYTES}")
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _body(self) -> Any:
-        try:
-            return json.loads(self.raw_body or b"null")
-        except ValueError as exc:
-            raise ServingError(400, f"body is not valid JSON: {exc}") from None
-
-    def _send(self, status: int, body: dict[str, Any] | str | None, variant: str | None = None) -> None:
-        if body is None:
-            payload, content_type = b"", None
-        elif isinstance(body, str):
-            payload, content_type = body.encode(), "text/plain; version=0.0.4; charset=utf-8"
-        else:
-            payload, content_type = json.dumps(body).encode(), "application/json"
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        if status != HTTPStatus.NO_CONTENT:
-            self.send_header("Content-Length", str(len(payload)))
-        if variant is not None:
-            self.send_header("X-Variant", variant)
-        if status == HTTPStatus.UNAUTHORIZED:
-            self.send_header("WWW-Authenticate", "Bearer")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    # --- routes ------------------------------------------------------------------------------------
-
-    def _post_invocation(self, endpoint: str) -> None:
-        status, body, variant = self.endpoint_server.invoke(endpoint, None, self._body())
-        self._send(status, body, variant)
-
-    def _post_probe(self, endpoint: str, variant: str) -> None:
-        status, body, variant = self.endpoint_server.invoke(endpoint, variant, self._body())
-        self._send(status, body, variant)
-
-    def _get_endpoints(self) -> None:
-        self._send(200, {"endpoints": self.endpoint_server.table.endpoint_names()})
-
-    def _get_endpoint(self, endpoint: str) -> None:
-        self._send(200, self.endpoint_server.table.describe(endpoint))
-
-    def _get_metrics(self) -> None:
-        self._send(200, self.endpoint_server.counters.render(self.endpoint_server.table.traffic_percent()))
-
-    def _get_health(self) -> None:
-        self._send(200, {"status": "ok"})
-
-    def _get_window(self, endpoint: str) -> None:
-        self._send(200, self.endpoint_server.window_counts(endpoint, self.query))
-
-    def _put_variant(self, endpoint: str, variant: str) -> None:
-        loaded = self.endpoint_server.table.put_variant(endpoint, variant, VariantConfig.from_body(self._body()))
-        self._send(200, {"endpoint": endpoint, "variant": variant, **loaded.describe()})
-
-    def _put_weights(self, endpoint: str) -> None:
-        self._send(200, {"endpoint": endpoint, "weights": self.endpoint_server.table.set_weights(endpoint, self._body())})
-
-    def _delete_variant(self, endpoint: str, variant: str) -> None:
-        self.endpoint_server.table.remove(endpoint, variant)
-        self._send(204, None)

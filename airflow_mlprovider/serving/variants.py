@@ -15,9 +15,11 @@ from urllib.parse import unquote, urlparse
 
 import jsonschema
 from jsonschema.exceptions import best_match
+from referencing import Registry
 
 from airflow_mlprovider.artifacts import MANIFEST, TamperedArtifactError, load_predictor
 from airflow_mlprovider.serving.errors import ServingError
+from airflow_mlprovider.serving.json_body import encode, parse_body
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,14 @@ VARIANT_BODY_SCHEMA: dict[str, Any] = {
         "weight": {"type": "number", "minimum": 0, "maximum": 100},
         "fault_injection": {"type": "number", "minimum": 0, "maximum": 1},
         "prediction_field": {"type": ["string", "null"], "minLength": 1},
+        "manifest_digest": {
+            "type": ["string", "null"], "minLength": 1, "maxLength": 256,
+            "description": "the registry's digest of the artifact: loading refuses any other",
+        },
     },
 }
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+_ANCHOR_KEYWORDS = ("$anchor", "$dynamicAnchor")
 _BODY_VALIDATOR = jsonschema.Draft202012Validator(VARIANT_BODY_SCHEMA)
 
 
@@ -53,6 +61,7 @@ class VariantConfig:
     weight: float = 0.0
     fault_injection: float = 0.0
     prediction_field: str | None = None  # None: the response's first numeric field
+    manifest_digest: str | None = None  # the registry's digest; None: the artifact's own manifest is trusted
 
     @classmethod
     def from_body(cls, body: Any) -> VariantConfig:
@@ -65,10 +74,60 @@ class VariantConfig:
                 jsonschema.validators.validator_for(body[name]).check_schema(body[name])
             except jsonschema.SchemaError as exc:
                 raise ServingError(400, f"{name} is not a valid JSON Schema: {exc.message}") from None
+            except RecursionError:
+                raise ServingError(400, f"{name} is nested too deeply") from None
+            check_local_references(name, body[name])
         return cls(**body)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_local_references(name: str, schema: dict[str, Any]) -> None:
+    """Refuse a schema with a reference the server would have to fetch, or one pointing nowhere in it (400).
+
+    The server never resolves a remote reference: a validator that fetched URIs would hang every request.
+    """
+    references, anchors, stack = [], set(), [schema]
+    while stack:  # iterative: a deep schema costs no recursion
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _REF_KEYWORDS and isinstance(value, str):
+                    references.append(value)
+                elif key in _ANCHOR_KEYWORDS and isinstance(value, str):
+                    anchors.add(value)
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    for reference in references:
+        if not reference.startswith("#"):
+            raise ServingError(
+                400, f"{name}: $ref {reference!r} is outside the schema; only references inside it (#/$defs/...) "
+                "are allowed: the server never fetches schemas"
+            )
+        fragment = unquote(reference[1:])
+        if fragment and not (_pointer_resolves(schema, fragment) if fragment.startswith("/") else fragment in anchors):
+            raise ServingError(400, f"{name}: $ref {reference!r} points to nothing in the schema")
+
+
+def _pointer_resolves(document: Any, pointer: str) -> bool:
+    node = document
+    for token in pointer[1:].split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return True
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    """A validator that checks formats ("date" and the like) and can resolve nothing outside the schema."""
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=Registry(), format_checker=cls.FORMAT_CHECKER)
 
 
 def artifact_path(uri: str) -> Path:
@@ -92,12 +151,16 @@ def numeric_prediction(response: dict[str, Any], field: str | None) -> float | N
 
 @dataclass(frozen=True)
 class Answer:
-    """One request's result on a variant."""
+    """One request's result on a variant: its status and JSON bytes."""
 
     status: int
-    body: dict[str, Any]
+    content: bytes
     latency_s: float | None = None  # set when the model was called
     prediction: float | None = None
+
+    @classmethod
+    def error(cls, status: int, message: str, latency_s: float | None = None) -> Answer:
+        return cls(status, encode({"error": message}), latency_s)
 
 
 class LoadedVariant:
@@ -111,28 +174,38 @@ class LoadedVariant:
         self.digest = digest
         self.predict = predict
         self.loaded_at = time.time()
-        self._request_validator = jsonschema.validators.validator_for(config.request_schema)(config.request_schema)
-        self._response_validator = jsonschema.validators.validator_for(config.response_schema)(config.response_schema)
+        self._request_validator = _validator(config.request_schema)
+        self._response_validator = _validator(config.response_schema)
 
-    def answer(self, request: Any) -> Answer:
-        """Validate the request, call the model, validate its response."""
-        error = best_match(self._request_validator.iter_errors(request))
+    def answer(self, raw_body: bytes) -> Answer:
+        """Parse and validate the request, call the model, validate and encode its response (a worker thread)."""
+        try:
+            request = parse_body(raw_body)
+            error = best_match(self._request_validator.iter_errors(request))
+        except ServingError as exc:
+            return Answer.error(exc.status, exc.message)
+        except RecursionError:
+            return Answer.error(400, "request nested too deeply for the request schema")
         if error is not None:
-            return Answer(400, {"error": f"request does not match the request schema at {schema_error_message(error)}"})
+            return Answer.error(400, f"request does not match the request schema at {schema_error_message(error)}")
         started = time.perf_counter()
         try:
             response = self.predict(request)
         except Exception as exc:  # noqa: BLE001 - a model bug fails this request only, the server keeps serving
             log.exception("variant %s: predict() raised", self.name)
-            return Answer(500, {"error": f"model raised {type(exc).__name__}: {exc}"}, time.perf_counter() - started)
+            return Answer.error(500, f"model raised {type(exc).__name__}: {exc}", time.perf_counter() - started)
         latency_s = time.perf_counter() - started
         if not isinstance(response, dict):
-            return Answer(502, {"error": f"model returned {type(response).__name__}, not a JSON object"}, latency_s)
-        error = best_match(self._response_validator.iter_errors(response))
+            return Answer.error(502, f"model returned {type(response).__name__}, not a JSON object", latency_s)
+        try:
+            error = best_match(self._response_validator.iter_errors(response))
+            content = encode(response)
+        except (RecursionError, ValueError, TypeError) as exc:
+            return Answer.error(502, f"model response is not JSON: {type(exc).__name__}: {exc}", latency_s)
         if error is not None:
             message = f"model response does not match the response schema at {schema_error_message(error)}"
-            return Answer(502, {"error": message}, latency_s)
-        return Answer(200, response, latency_s, numeric_prediction(response, self.config.prediction_field))
+            return Answer.error(502, message, latency_s)
+        return Answer(200, content, latency_s, numeric_prediction(response, self.config.prediction_field))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -153,11 +226,12 @@ def load_variant(name: str, config: VariantConfig, work_dir: str | Path) -> Load
     source = artifact_path(config.artifact_uri)
     if not source.is_dir():
         raise ServingError(422, f"artifact folder {source} does not exist")
-    copy_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_dir))
+    copy_dir = Path(tempfile.mkdtemp(prefix="variant-", dir=work_dir))  # never named after the variant
     try:
         # a private copy: what was verified is what runs, whatever happens to the source afterwards
         shutil.copytree(source, copy_dir / "artifact")
-        predict = load_predictor(copy_dir / "artifact")  # verifies every file against the manifest first
+        # verifies every file against the manifest, and the manifest against the registry's digest, first
+        predict = load_predictor(copy_dir / "artifact", expected_digest=config.manifest_digest)
         digest = json.loads((copy_dir / "artifact" / MANIFEST).read_text())["digest"]
     except TamperedArtifactError as exc:
         shutil.rmtree(copy_dir, ignore_errors=True)

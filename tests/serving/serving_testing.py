@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,43 @@ RESPONSE_SCHEMA: dict[str, Any] = {
 }
 
 
-def make_artifact(folder: Path, factor: float) -> Path:
+# A model for hostile and slow requests: sleeps when asked, parses "day" as a date (a bad one raises, like a
+# real model), and reports the environment variable names its code sees.
+PROBING_MODEL_CODE = textwrap.dedent(
+    """
+    import datetime
+    import os
+    import time
+
+
+    def load(artifact_dir):
+        def predict(request):
+            time.sleep(request.get("sleep", 0))
+            if "day" in request:
+                datetime.date.fromisoformat(request["day"])
+            environ = open("/proc/self/environ", "rb").read().decode(errors="replace") if request.get("env") else ""
+            return {"prediction": 1, "environ": sorted(os.environ), "proc_environ": environ}
+
+        return predict
+    """
+)
+PROBING_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "sleep": {"type": "number", "minimum": 0, "maximum": 10},
+        "day": {"type": "string", "format": "date"},
+        "env": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+
+
+def make_artifact(folder: Path, factor: float, code: str = MODEL_CODE) -> Path:
     """An artifact folder in the trained layout (model/, code/<module>.py, MANIFEST.json)."""
     (folder / MODEL_DIR).mkdir(parents=True)
     (folder / CODE_DIR).mkdir()
     (folder / MODEL_DIR / "params.json").write_text(json.dumps({"factor": factor}))
-    (folder / CODE_DIR / "tiny_model.py").write_text(MODEL_CODE)
+    (folder / CODE_DIR / "tiny_model.py").write_text(code)
     write_manifest(folder)
     return folder
 
@@ -71,3 +103,36 @@ def variant_body(artifact: Path, weight: float = 0, **extra: Any) -> dict[str, A
         "weight": weight,
         **extra,
     }
+
+
+def raw_http(url: str, data: bytes, timeout_s: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Send `data` as is on a new socket and read one response: (status, lower-cased headers, body).
+
+    A connection closed before a complete response raises ConnectionError; a silent server, socket.timeout.
+    """
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+        sock.sendall(data)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"connection closed without a response (got {received!r})")
+            received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)}
+        length = 0 if data.startswith(b"HEAD ") else int(headers.get("content-length", 0))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"connection closed after {len(body)} of {length} body bytes")
+            body += chunk
+        return int(status_line.split()[1]), headers, body
+
+
+def http_request(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
+    """The bytes of one HTTP/1.1 request with a correct Content-Length (unless `headers` sets one)."""
+    all_headers = {"Host": "127.0.0.1", "Content-Length": str(len(body)), **(headers or {})}
+    lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in all_headers.items()), "", ""]
+    return "\r\n".join(lines).encode() + body

@@ -15,7 +15,7 @@ import pytest
 
 from airflow_mlprovider.cli import main
 from airflow_mlprovider.serving.client import EndpointClient
-from tests.serving.serving_testing import TOKEN, variant_body
+from tests.serving.serving_testing import PROBING_MODEL_CODE, PROBING_REQUEST_SCHEMA, TOKEN, make_artifact, variant_body
 
 
 @contextmanager
@@ -73,3 +73,33 @@ def test_serve_without_a_token_warns_and_refuses_admin_calls(artifacts: dict[str
 def test_serve_refuses_a_short_retention(capsys: pytest.CaptureFixture) -> None:
     assert main(["serve", "--retention-hours", "1"]) == 2
     assert "at least 6" in capsys.readouterr().err
+
+
+SECRETS = {
+    "AIRFLOW_CONN_WAREHOUSE": "snowflake://user:conn-secret@account/db",
+    "AIRFLOW_VAR_API_KEY": "var-secret",
+    "AIRFLOW__CORE__FERNET_KEY": "fernet-secret",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret",
+    "AWS_SESSION_TOKEN": "aws-session-secret",
+    "SNOWFLAKE_PASSWORD": "snowflake-secret",
+}
+
+
+@pytest.mark.parametrize("token_source", ["env", "connection"])
+def test_model_code_sees_no_secret_nor_the_admin_token(tmp_path: Path, token_source: str) -> None:
+    env = {**SECRETS, "MLPROVIDER_ENDPOINT_TOKEN": TOKEN, "MODEL_SETTING": "visible"}
+    args = ["--pass-env", "MODEL_SETTING"]
+    if token_source == "connection":
+        env["AIRFLOW_CONN_ENDPOINT_ADMIN"] = json.dumps({"conn_type": "generic", "password": TOKEN})
+        args += ["--conn-id", "endpoint_admin"]
+    artifact = make_artifact(tmp_path / "probing", 1.0, PROBING_MODEL_CODE)
+    with serve(*args, env=env) as (url, _, _):
+        admin = EndpointClient(url, TOKEN)  # the server still knows its token
+        admin.put_variant("e", "v", {**variant_body(artifact, 100), "request_schema": PROBING_REQUEST_SCHEMA})
+        status, _, body = admin.invoke("e", {"env": True})
+    assert status == 200
+    leaked = {"AIRFLOW_CONN_ENDPOINT_ADMIN", "MLPROVIDER_ENDPOINT_TOKEN", *SECRETS} & set(body["environ"])
+    assert not leaked, f"model code can read {sorted(leaked)}"
+    # /proc/self/environ is the environment the process was started with: scrubbing os.environ would not clear it
+    assert not [value for value in (*SECRETS.values(), TOKEN) if value in body["proc_environ"]]
+    assert {"PATH", "MODEL_SETTING"} <= set(body["environ"])

@@ -229,3 +229,37 @@ def test_a_restart_leaves_out_a_variant_tampered_since(artifacts: dict[str, Path
     (artifacts["candidate"] / "model" / "params.json").write_text(json.dumps({"factor": -1}))
     with EndpointServer("127.0.0.1", 0, admin_token=TOKEN, state_file=state) as second:
         assert set(EndpointClient(second.url).endpoint("sales")["variants"]) == {"champion"}
+
+
+def test_fences_refuse_stale_generations_and_persist_across_a_restart(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    state = tmp_path / "endpoints.json"
+    with EndpointServer("127.0.0.1", 0, admin_token=TOKEN, state_file=state) as first:
+        admin = EndpointClient(first.url, TOKEN)
+        assert admin.fence("sales") == 1  # before any variant: deploy fences first
+        admin.put_variant("sales", "champion", variant_body(artifacts["champion"], 100))
+        admin.put_variant("sales", "candidate", variant_body(artifacts["candidate"], 0))
+        assert admin.fence("sales") == 2
+        admin.set_weights("sales", {"champion": 50, "candidate": 50}, generation=2)
+        assert admin.endpoint("sales")["generation"] == 2
+    with EndpointServer("127.0.0.1", 0, admin_token=TOKEN, state_file=state) as second:
+        admin = EndpointClient(second.url, TOKEN)
+        for generation in (1, 3, 0):  # older, never issued: refused alike
+            status, _, body = admin.request("PUT", f"/admin/endpoints/sales/weights?generation={generation}",
+                                            {"champion": 100}, admin=True)
+            assert status == 409 and f"stale generation {generation}" in body["error"]
+        status, _, body = admin.request("DELETE", "/admin/endpoints/sales/variants/candidate?generation=1", admin=True)
+        assert status == 409
+        assert admin.request("PUT", "/admin/endpoints/sales/weights?generation=two", {"champion": 100}, admin=True)[0] == 400
+        assert {n: v["weight"] for n, v in admin.endpoint("sales")["variants"].items()} == {"champion": 50, "candidate": 50}
+        assert admin.fence("sales") == 3
+        admin.delete_variant("sales", "candidate", generation=3)
+        admin.delete_variant("sales", "champion", generation=3)
+        assert admin.fence("sales") == 4  # the endpoint is gone; its generations still only grow
+
+
+def test_no_admin_change_leaves_a_serving_endpoint_at_all_zero_weights(two_variants: EndpointClient, artifacts: dict[str, Path]) -> None:
+    status, _, body = two_variants.request("PUT", "/admin/endpoints/sales/variants/champion", variant_body(artifacts["champion"], 0), admin=True)
+    assert status == 400 and "at weight 0" in body["error"]
+    status, _, body = two_variants.request("DELETE", "/admin/endpoints/sales/variants/champion", admin=True)
+    assert status == 400 and "at weight 0" in body["error"]
+    assert two_variants.invoke("sales", {"x": 1})[:2] == (200, "champion")

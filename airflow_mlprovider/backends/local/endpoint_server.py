@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_mlprovider.backends.base import Variant, VariantCounts
-from airflow_mlprovider.serving.client import DEFAULT_URL, EndpointClient
+from airflow_mlprovider.backends.base import StaleFenceError, Variant, VariantCounts, check_weights
+from airflow_mlprovider.serving.client import DEFAULT_URL, EndpointClient, EndpointServerError
 
 if TYPE_CHECKING:
     from airflow_mlprovider.spec.model import ModelSpec
@@ -69,18 +71,26 @@ class LocalEndpointServing:
                 "weight": weight,
                 "fault_injection": variant.fault_injection,
                 "prediction_field": self.spec.evaluate.prediction_field,
+                # the server refuses an artifact whose manifest is not the registry's
+                "manifest_digest": variant.manifest_digest or None,
             },
         )
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
-        self.admin.set_weights(endpoint, weights)
+    def fence(self, endpoint: str) -> int:
+        return self.admin.fence(endpoint)
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+        check_weights(endpoint, weights, list(self.describe(endpoint)))
+        with _refusals_as_contract_errors():
+            self.admin.set_weights(endpoint, weights, generation)
 
     def invoke(self, endpoint: str, variant: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         status, _, body = self.reader.invoke(endpoint, request, variant=variant)
         return status, body if isinstance(body, dict) else {"error": body}
 
-    def remove(self, endpoint: str, variant: str) -> None:
-        self.admin.delete_variant(endpoint, variant)
+    def remove(self, endpoint: str, variant: str, generation: int | None = None) -> None:
+        with _refusals_as_contract_errors():
+            self.admin.delete_variant(endpoint, variant, generation)
 
 
 class LocalEndpointMetrics:
@@ -92,6 +102,19 @@ class LocalEndpointMetrics:
     def window(self, endpoint: str, variants: list[str], start: float, end: float) -> dict[str, VariantCounts]:
         counts = self.client.window(endpoint, start, end)
         return {name: VariantCounts(**counts[name]) if name in counts else VariantCounts() for name in variants}
+
+
+@contextmanager
+def _refusals_as_contract_errors() -> Iterator[None]:
+    """The server's 409 (stale generation) and 400 (weights refused) as ServingBackend's errors."""
+    try:
+        yield
+    except EndpointServerError as exc:
+        if exc.status == 409:
+            raise StaleFenceError(str(exc)) from None
+        if exc.status == 400:
+            raise ValueError(str(exc)) from None
+        raise
 
 
 def _read_json(path: str) -> dict[str, Any]:

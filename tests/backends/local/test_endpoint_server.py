@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_mlprovider.backends.base import Variant, VariantCounts
+from airflow_mlprovider.artifacts import MANIFEST, write_manifest
+from airflow_mlprovider.backends.base import StaleFenceError, Variant, VariantCounts
 from airflow_mlprovider.backends.local.endpoint_server import LocalEndpointMetrics, LocalEndpointServing
 from airflow_mlprovider.serving.client import EndpointClient, EndpointServerError, EndpointServerUnreachable
 from airflow_mlprovider.serving.server import EndpointServer
@@ -29,11 +30,13 @@ def model_spec(tmp_path: Path, url: str, conn_id: str | None = None) -> ModelSpe
 
 
 def variant(tmp_path: Path, name: str, factor: float, fault_injection: float = 0.0) -> Variant:
+    """A registered variant: the registry's digest is its manifest's."""
     request, response = tmp_path / "request.schema.json", tmp_path / "response.schema.json"
     request.write_text(json.dumps(REQUEST_SCHEMA))
     response.write_text(json.dumps(RESPONSE_SCHEMA))
     artifact = make_artifact(tmp_path / name, factor)
-    return Variant(name, artifact.as_uri(), str(request), str(response), fault_injection)
+    digest = json.loads((artifact / MANIFEST).read_text())["digest"]
+    return Variant(name, artifact.as_uri(), str(request), str(response), fault_injection, digest)
 
 
 @pytest.fixture
@@ -61,9 +64,13 @@ def test_serving_backend_round_trip(spec: ModelSpec, tmp_path: Path) -> None:
     assert status == 400 and "request schema" in body["error"]
     serving.set_weights("sales", {"v1": 75, "v2": 25})
     assert serving.describe("sales") == {"v1": 75.0, "v2": 25.0}
-    with pytest.raises(EndpointServerError, match="must sum to 100"):
-        serving.set_weights("sales", {"v1": 75})
-    serving.set_weights("sales", {"v1": 100})  # a rollback
+    with pytest.raises(ValueError, match="must name every variant"):
+        serving.set_weights("sales", {"v1": 100})
+    with pytest.raises(ValueError, match="sum to 100"):
+        serving.set_weights("sales", {"v1": 75, "v2": 0})
+    with pytest.raises(ValueError, match="sum to 100"):
+        serving.set_weights("sales", {"v1": 0, "v2": 0})
+    serving.set_weights("sales", {"v1": 100, "v2": 0})  # a rollback
     serving.remove("sales", "v2")
     serving.remove("sales", "v2")
     assert serving.describe("sales") == {"v1": 100.0}
@@ -109,5 +116,47 @@ def test_token_comes_from_the_spec_connection(server: EndpointServer, tmp_path: 
     monkeypatch.setenv("AIRFLOW_CONN_WRONG_ENDPOINT_TOKEN", json.dumps({"conn_type": "generic", "password": "nope"}))
     wrong = LocalEndpointServing(model_spec(tmp_path, server.url, conn_id="wrong_endpoint_token"))
     with pytest.raises(EndpointServerError, match="HTTP 401"):
-        wrong.set_weights("sales", {"v1": 100})
+        wrong.fence("sales")
     assert EndpointClient(server.url).endpoint("sales") is None
+
+
+def test_a_stale_generation_changes_nothing(spec: ModelSpec, tmp_path: Path) -> None:
+    serving = LocalEndpointServing(spec)
+    serving.deploy("sales", variant(tmp_path, "v1", 2.0), 100)
+    serving.deploy("sales", variant(tmp_path, "v2", 3.0), 0)
+    rollout = serving.fence("sales")
+    serving.set_weights("sales", {"v1": 90, "v2": 10}, generation=rollout)
+    rollback = serving.fence("sales")  # rollback fences first: the rollout attempt still running is now stale
+    assert rollback > rollout
+    serving.set_weights("sales", {"v1": 100, "v2": 0}, generation=rollback)
+    with pytest.raises(StaleFenceError, match=f"stale generation {rollout}.*current generation is {rollback}"):
+        serving.set_weights("sales", {"v1": 0, "v2": 100}, generation=rollout)
+    with pytest.raises(StaleFenceError):
+        serving.remove("sales", "v1", generation=rollout)
+    serving.remove("sales", "v2", generation=rollback)
+    assert serving.describe("sales") == {"v1": 100.0}
+
+
+def test_removing_the_only_live_variant_is_refused_while_others_remain(spec: ModelSpec, tmp_path: Path) -> None:
+    serving = LocalEndpointServing(spec)
+    serving.deploy("sales", variant(tmp_path, "v1", 2.0), 100)
+    serving.deploy("sales", variant(tmp_path, "v2", 3.0), 0)
+    with pytest.raises(ValueError, match="every variant of endpoint 'sales' at weight 0"):
+        serving.remove("sales", "v1")
+    assert serving.describe("sales") == {"v1": 100.0, "v2": 0.0}
+    serving.set_weights("sales", {"v1": 0, "v2": 100})
+    serving.remove("sales", "v1")
+    serving.remove("sales", "v2")  # the last variant: the endpoint disappears, nothing is left at weight 0
+    assert serving.describe("sales") == {}
+
+
+def test_deploy_refuses_an_artifact_whose_manifest_is_not_the_registry_digest(spec: ModelSpec, tmp_path: Path) -> None:
+    serving = LocalEndpointServing(spec)
+    registered = variant(tmp_path, "v1", 2.0)
+    # tampered code with a recomputed manifest: the artifact checks itself, the registry's digest catches it
+    artifact = Path(registered.artifact_uri.removeprefix("file://"))
+    (artifact / "code" / "tiny_model.py").write_text("def load(d):\n    return lambda r: {'prediction': 666}\n")
+    write_manifest(artifact)
+    with pytest.raises(EndpointServerError, match=f"HTTP 422.*not the registry's digest {registered.manifest_digest}"):
+        serving.deploy("sales", registered, 100)
+    assert serving.describe("sales") == {}
