@@ -91,6 +91,11 @@ class Variant:
     request_schema_path: str
     response_schema_path: str
     fault_injection: float = 0.0
+    manifest_digest: str = ""  # the registry's ModelVersion.manifest_digest: deploy refuses another artifact
+
+
+class StaleFenceError(RuntimeError):
+    """A weight change carried an older generation than the endpoint's current one (another writer fenced)."""
 
 
 class ServingBackend(Protocol):
@@ -104,13 +109,22 @@ class ServingBackend(Protocol):
         """Create (or replace, idempotently) `variant` on the endpoint at `weight` percent."""
         ...
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None: ...
+    def fence(self, endpoint: str) -> int:
+        """Start a new weight generation and return it; from now on a set_weights/remove carrying an older
+        generation is refused with StaleFenceError. Generations only grow."""
+        ...
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+        """generation=None: unfenced (first deploy, CLI). Refuses (ValueError) weights that are all 0 while
+        any variant exists, and weights that do not name every variant or do not sum to 100."""
+        ...
+
     def invoke(self, endpoint: str, variant: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Send one request to one variant; returns (HTTP status, body)."""
         ...
 
-    def remove(self, endpoint: str, variant: str) -> None:
-        """Remove a variant (no error if it is already gone)."""
+    def remove(self, endpoint: str, variant: str, generation: int | None = None) -> None:
+        """Remove a variant (no error if it is already gone); a stale `generation` is refused like set_weights."""
         ...
 
 
