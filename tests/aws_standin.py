@@ -10,6 +10,11 @@ What the stand-in adds to moto 5, and where it is stricter than moto (as the rea
   key <= 256, at most 100 entries); moto accepts anything.
 - S3 buckets made with `new_bucket(list_allowed=False)` play a caller without s3:ListBucket: listing is denied,
   and a GET/HEAD of a missing key is 403 AccessDenied, as S3 answers then (moto always answers 404).
+- GetMetricData reads whole minutes as CloudWatch does for 1-minute metrics: StartTime rounded down to the minute
+  (botocore's documentation of GetMetricData), and a minute read whole if it starts before EndTime. moto filters
+  raw timestamps, which hides a window that reads a boundary minute twice.
+- Late publishing: `publish_cloudwatch_until(t)` hides every datapoint stamped at or after t (SageMaker's metrics
+  reach CloudWatch 1-3 minutes late); `publish_cloudwatch_until(None)` publishes everything.
 - Percentile statistics (p99...) in GetMetricData: moto computes none (and fails serializing the None it gets);
   here a pNN is the nearest-rank percentile of the raw datapoints, as CloudWatch computes it from raw values.
 - The script-mode container of a training job: moto marks a job Completed at once and writes nothing. Here a
@@ -34,6 +39,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +70,10 @@ class AwsStandin:
             _UNLISTABLE_BUCKETS.add(name)
         return name
 
+    def publish_cloudwatch_until(self, timestamp: float | None) -> None:
+        """CloudWatch has published the datapoints stamped before `timestamp` only (None: all of them)."""
+        _CLOUDWATCH["published_until"] = timestamp
+
     def fail_next_update(self, endpoint: str, reason: str) -> None:
         """The next UpdateEndpoint of `endpoint` fails: SageMaker keeps the old config and reports InService."""
         _FAILING_UPDATES[endpoint] = reason
@@ -79,6 +89,27 @@ class AwsStandin:
 # shared with moto's server, which runs in this process
 _FAILING_UPDATES: dict[str, str] = {}
 _UNLISTABLE_BUCKETS: set[str] = set()
+_CLOUDWATCH: dict[str, float | None] = {"published_until": None}
+
+
+def _published_only(get_all_metrics: Any) -> Any:
+    def published(self: Any) -> Any:
+        until = _CLOUDWATCH["published_until"]
+        metrics = get_all_metrics(self)
+        return metrics if until is None else [m for m in metrics if m.timestamp.timestamp() < until]
+
+    return published
+
+
+def _whole_minutes(get_metric_data: Any) -> Any:
+    def read(self: Any, queries: Any, start_time: Any, end_time: Any, *args: Any, **kwargs: Any) -> Any:
+        start = start_time.replace(second=0, microsecond=0)
+        end = end_time if end_time == end_time.replace(second=0, microsecond=0) else (
+            end_time.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        )
+        return get_metric_data(self, queries, start, end, *args, **kwargs)
+
+    return read
 
 
 def _update_endpoint_backend(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
@@ -214,7 +245,7 @@ def _run_script_mode_container(job: Any, endpoint_url: str) -> None:
 
 
 def _extend_moto(endpoint_url: str) -> None:
-    from moto.cloudwatch.models import Statistics
+    from moto.cloudwatch.models import CloudWatchBackend, Statistics
     from moto.s3.responses import S3Response
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
@@ -225,6 +256,8 @@ def _extend_moto(endpoint_url: str) -> None:
     S3Response.list_objects_v2 = _deny_listing_without_list(S3Response.list_objects_v2)
 
     Statistics.get_statistics_for_type = _with_percentiles(Statistics.get_statistics_for_type)
+    CloudWatchBackend.get_all_metrics = _published_only(CloudWatchBackend.get_all_metrics)
+    CloudWatchBackend.get_metric_data = _whole_minutes(CloudWatchBackend.get_metric_data)
 
     SageMakerModelBackend.update_endpoint = _update_endpoint_backend
     SageMakerResponse.update_endpoint = _update_endpoint_response

@@ -37,6 +37,9 @@ def aws_dags_folder(dags_folder: Path, s3_bucket: str, monkeypatch: pytest.Monke
     defaults_path.write_text(yaml.safe_dump(defaults, sort_keys=False))
     # moto finishes endpoint updates at once: check their status every second, not every 30 s
     monkeypatch.setenv("AIRFLOW__MLPROVIDER__AWS_POLL_INTERVAL", "1")
+    # moto's CloudWatch has every datapoint at once (SageMaker's reach it 1-3 minutes late): no publishing delay;
+    # windows still read whole minutes only
+    monkeypatch.setenv("AIRFLOW__MLPROVIDER__CLOUDWATCH_PUBLISH_DELAY", "0")
     return dags_folder
 
 
