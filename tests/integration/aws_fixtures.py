@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from aws_standin import AwsStandin, aws_standin, s3_bucket  # noqa: F401  (fixtures; the name tests/backends/aws uses)
+from snowflake_standin import extend_fakesnow
 
 AWS_EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "aws"
 MODEL = "demand_forecast_aws"
@@ -62,6 +63,7 @@ def snowflake_sales(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
             "extra": {"account": "test_account", "database": "analytics", "warehouse": "ml_wh", "role": "ml_role"},
         }),
     )
+    extend_fakesnow(monkeypatch)
     sales = sales_frame()
     with fakesnow.patch():
         from snowflake.connector.pandas_tools import write_pandas  # fakesnow's, now that it is patched
