@@ -2,9 +2,19 @@
 
 Register with ``pytest_plugins = ["tests.aws_standin"]`` (a conftest does it for tests/backends/aws).
 
-What the stand-in adds to moto 5:
+What the stand-in adds to moto 5, and where it is stricter than moto (as the real services are):
 - UpdateEndpoint (moto answers HTTP 500): switches the endpoint to the new config's variants, as SageMaker does
-  when RetainAllVariantProperties is false.
+  when RetainAllVariantProperties is false. `fail_next_update(endpoint, reason)` makes the next one fail as
+  SageMaker's do: the endpoint stays on its old config, InService, with the FailureReason.
+- CreateTrainingJob checks HyperParameters against botocore's SageMaker model (value <= 2,500 characters,
+  key <= 256, at most 100 entries); moto accepts anything.
+- S3 buckets made with `new_bucket(list_allowed=False)` play a caller without s3:ListBucket: listing is denied,
+  and a GET/HEAD of a missing key is 403 AccessDenied, as S3 answers then (moto always answers 404).
+- GetMetricData reads whole minutes as CloudWatch does for 1-minute metrics: StartTime rounded down to the minute
+  (botocore's documentation of GetMetricData), and a minute read whole if it starts before EndTime. moto filters
+  raw timestamps, which hides a window that reads a boundary minute twice.
+- Late publishing: `publish_cloudwatch_until(t)` hides every datapoint stamped at or after t (SageMaker's metrics
+  reach CloudWatch 1-3 minutes late); `publish_cloudwatch_until(None)` publishes everything.
 - Percentile statistics (p99...) in GetMetricData: moto computes none (and fails serializing the None it gets);
   here a pNN is the nearest-rank percentile of the raw datapoints, as CloudWatch computes it from raw values.
 - The script-mode container of a training job: moto marks a job Completed at once and writes nothing. Here a
@@ -29,6 +39,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +63,20 @@ class AwsStandin:
 
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION)
 
-    def new_bucket(self) -> str:
+    def new_bucket(self, list_allowed: bool = True) -> str:
         name = f"mlp-{uuid.uuid4().hex[:12]}"
         self.client("s3").create_bucket(Bucket=name)
+        if not list_allowed:
+            _UNLISTABLE_BUCKETS.add(name)
         return name
+
+    def publish_cloudwatch_until(self, timestamp: float | None) -> None:
+        """CloudWatch has published the datapoints stamped before `timestamp` only (None: all of them)."""
+        _CLOUDWATCH["published_until"] = timestamp
+
+    def fail_next_update(self, endpoint: str, reason: str) -> None:
+        """The next UpdateEndpoint of `endpoint` fails: SageMaker keeps the old config and reports InService."""
+        _FAILING_UPDATES[endpoint] = reason
 
     def queue_invoke_results(self, results: list[dict[str, Any]]) -> None:
         """Queue the answers of sagemaker-runtime InvokeEndpoint (moto's canned-result API)."""
@@ -65,11 +86,42 @@ class AwsStandin:
         requests.post(url, json={"region": REGION, "results": results}, timeout=10).raise_for_status()
 
 
+# shared with moto's server, which runs in this process
+_FAILING_UPDATES: dict[str, str] = {}
+_UNLISTABLE_BUCKETS: set[str] = set()
+_CLOUDWATCH: dict[str, float | None] = {"published_until": None}
+
+
+def _published_only(get_all_metrics: Any) -> Any:
+    def published(self: Any) -> Any:
+        until = _CLOUDWATCH["published_until"]
+        metrics = get_all_metrics(self)
+        return metrics if until is None else [m for m in metrics if m.timestamp.timestamp() < until]
+
+    return published
+
+
+def _whole_minutes(get_metric_data: Any) -> Any:
+    def read(self: Any, queries: Any, start_time: Any, end_time: Any, *args: Any, **kwargs: Any) -> Any:
+        start = start_time.replace(second=0, microsecond=0)
+        end = end_time if end_time == end_time.replace(second=0, microsecond=0) else (
+            end_time.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        )
+        return get_metric_data(self, queries, start, end, *args, **kwargs)
+
+    return read
+
+
 def _update_endpoint_backend(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
     from moto.sagemaker.models import FakeEndpoint
 
     endpoint = self.endpoints[endpoint_name]
     config = self.describe_endpoint_config(endpoint_config_name)
+    if endpoint_name in _FAILING_UPDATES:  # SageMaker rolls back: old config, InService, a FailureReason
+        endpoint.failure_reason = _FAILING_UPDATES.pop(endpoint_name)
+        endpoint.endpoint_status = "InService"
+        return endpoint.arn
+    endpoint.failure_reason = None
     endpoint.endpoint_config_name = endpoint_config_name
     endpoint.production_variants = FakeEndpoint._process_production_variants(endpoint, config["ProductionVariants"])
     endpoint.data_capture_config = config["DataCaptureConfig"]
@@ -97,6 +149,46 @@ def _with_percentiles(get_statistics_for_type: Any) -> Any:
         return values[max(rank, 1) - 1] if values else None
 
     return statistic
+
+
+def _check_hyperparameters(hyperparameters: dict[str, str]) -> None:
+    """SageMaker's limits from botocore's service model (moto checks none of them)."""
+    import botocore.session
+    from moto.sagemaker.exceptions import ValidationError
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("HyperParameters")
+    if len(hyperparameters) > shape.metadata["max"]:
+        raise ValidationError(f"HyperParameters has {len(hyperparameters)} entries; the maximum is {shape.metadata['max']}")
+    for key, value in hyperparameters.items():
+        if len(key) > shape.key.metadata["max"] or len(value) > shape.value.metadata["max"]:
+            raise ValidationError(
+                f"Value at 'hyperParameters.{key[:40]}' failed to satisfy constraint: Member must have length "
+                f"less than or equal to {shape.value.metadata['max']}"
+            )
+
+
+def _deny_missing_keys_without_list(handler: Any) -> Any:
+    """S3 answers 403, not 404, for a missing key when the caller may not list the bucket."""
+
+    def respond(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from moto.s3.exceptions import S3AccessDeniedError
+
+        if self.bucket_name in _UNLISTABLE_BUCKETS and self.backend.get_object(self.bucket_name, self.parse_key_name()) is None:
+            raise S3AccessDeniedError()
+        return handler(self, *args, **kwargs)
+
+    return respond
+
+
+def _deny_listing_without_list(handler: Any) -> Any:
+    def respond(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from moto.s3.exceptions import S3AccessDeniedError
+
+        if self.bucket_name in _UNLISTABLE_BUCKETS:
+            raise S3AccessDeniedError()
+        return handler(self, *args, **kwargs)
+
+    return respond
 
 
 def _s3_download_prefix(s3: Any, uri: str, dest: Path) -> None:
@@ -153,17 +245,26 @@ def _run_script_mode_container(job: Any, endpoint_url: str) -> None:
 
 
 def _extend_moto(endpoint_url: str) -> None:
-    from moto.cloudwatch.models import Statistics
+    from moto.cloudwatch.models import CloudWatchBackend, Statistics
+    from moto.s3.responses import S3Response
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
+    S3Response.get_object = _deny_missing_keys_without_list(S3Response.get_object)
+    S3Response.head_object = _deny_missing_keys_without_list(S3Response.head_object)
+    S3Response.list_objects = _deny_listing_without_list(S3Response.list_objects)
+    S3Response.list_objects_v2 = _deny_listing_without_list(S3Response.list_objects_v2)
+
     Statistics.get_statistics_for_type = _with_percentiles(Statistics.get_statistics_for_type)
+    CloudWatchBackend.get_all_metrics = _published_only(CloudWatchBackend.get_all_metrics)
+    CloudWatchBackend.get_metric_data = _whole_minutes(CloudWatchBackend.get_metric_data)
 
     SageMakerModelBackend.update_endpoint = _update_endpoint_backend
     SageMakerResponse.update_endpoint = _update_endpoint_response
     create_training_job = SageMakerModelBackend.create_training_job
 
     def create_and_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_hyperparameters(kwargs.get("hyper_parameters") or {})
         job = create_training_job(self, *args, **kwargs)
         if "sagemaker_program" in (job.hyper_parameters or {}):
             _run_script_mode_container(job, endpoint_url)

@@ -17,7 +17,8 @@ PATTERN_WORDS = {
     "^[a-z][a-z0-9_]{0,62}$": "lower case letters, digits and _ starting with a letter (at most 63 characters)",
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}$": "a date written YYYY-MM-DD",
     "^ml\\.": "a SageMaker instance type such as ml.m5.large",
-    "^[a-zA-Z0-9][a-zA-Z0-9-_]{0,62}$": "letters, digits, - and _ starting with a letter or digit (at most 63 characters)",
+    "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$":
+        "letters and digits joined by - (no _, no - at either end, at most 63 characters: SageMaker's endpoint names)",
     "^(rmse|mae|mape|r2|accuracy|f1|roc_auc|log_loss|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*)$":
         "one of rmse, mae, mape, r2, accuracy, f1, roc_auc, log_loss, or 'module:function' for your own metric",
 }

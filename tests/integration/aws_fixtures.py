@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from aws_standin import AwsStandin, aws_standin, s3_bucket  # noqa: F401  (fixtures; the name tests/backends/aws uses)
+from snowflake_standin import extend_fakesnow
 
 AWS_EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "aws"
 MODEL = "demand_forecast_aws"
@@ -37,6 +38,9 @@ def aws_dags_folder(dags_folder: Path, s3_bucket: str, monkeypatch: pytest.Monke
     defaults_path.write_text(yaml.safe_dump(defaults, sort_keys=False))
     # moto finishes endpoint updates at once: check their status every second, not every 30 s
     monkeypatch.setenv("AIRFLOW__MLPROVIDER__AWS_POLL_INTERVAL", "1")
+    # moto's CloudWatch has every datapoint at once (SageMaker's reach it 1-3 minutes late): no publishing delay;
+    # windows still read whole minutes only
+    monkeypatch.setenv("AIRFLOW__MLPROVIDER__CLOUDWATCH_PUBLISH_DELAY", "0")
     return dags_folder
 
 
@@ -59,6 +63,7 @@ def snowflake_sales(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
             "extra": {"account": "test_account", "database": "analytics", "warehouse": "ml_wh", "role": "ml_role"},
         }),
     )
+    extend_fakesnow(monkeypatch)
     sales = sales_frame()
     with fakesnow.patch():
         from snowflake.connector.pandas_tools import write_pandas  # fakesnow's, now that it is patched

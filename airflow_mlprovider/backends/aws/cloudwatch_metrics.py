@@ -5,14 +5,26 @@ VariantName. Latency is ModelLatency (microseconds) as the p99 extended statisti
 spans the whole window). No metric math: plain MetricStat queries.
 SageMaker publishes no prediction values, so prediction_mean stays None (the prediction-shift guardrail needs the
 local endpoint server's metrics).
+
+Time: SageMaker's metrics have 1-minute granularity and reach CloudWatch 1-3 minutes late, and CloudWatch rounds
+a query's StartTime down to the minute (botocore's GetMetricData documentation), so a window that starts or ends
+mid-minute would read that whole minute, in two consecutive windows. A window therefore reads whole minutes only:
+it starts at the first minute boundary at or after `start` (a minute a step started in belongs to the previous
+step), and ends at the earlier of the first boundary at or after `end` and the last boundary that is a publishing
+delay old ([mlprovider] cloudwatch_publish_delay, default 180 s). Minutes not yet published are not read at all:
+the counts only ever hold final data, and a step neither advances nor completes on data CloudWatch has not got.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from airflow_mlprovider.backends.aws import settings
 
 from airflow_mlprovider.rollout.counts import VariantCounts
 
@@ -24,13 +36,25 @@ COUNTS = {"requests": "Invocations", "errors_4xx": "Invocation4XXErrors", "error
 LATENCY = "ModelLatency"
 LATENCY_STAT = "p99"
 _MAX_QUERIES = 500  # GetMetricData's limit per call
+MINUTE = 60  # SageMaker's endpoint metrics are published per minute
+
+
+def published_minutes(start: float, end: float, now: float, delay_s: float) -> tuple[int, int]:
+    """[first, last) minute boundaries of the published whole minutes in [start, end); last <= first: none."""
+    first = MINUTE * math.ceil(start / MINUTE)
+    last = min(MINUTE * math.ceil(end / MINUTE), MINUTE * math.floor((now - delay_s) / MINUTE))
+    return first, last
 
 
 class CloudWatchMetrics:
     """Per-variant counts of a SageMaker endpoint. AWS connection: serving.conn_id, else aws_conn_id."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(
+        self, spec: ModelSpec, publish_delay_s: float | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.aws_conn_id = (spec.serving and spec.serving.conn_id) or spec.aws_conn_id
+        self.publish_delay_s = settings.cloudwatch_publish_delay_s() if publish_delay_s is None else publish_delay_s
+        self.clock = clock
 
     @cached_property
     def _cloudwatch(self) -> Any:
@@ -41,7 +65,10 @@ class CloudWatchMetrics:
     def window(self, endpoint: str, variants: list[str], start: float, end: float) -> dict[str, VariantCounts]:
         if end <= start:
             raise ValueError(f"the window must end after it starts (start={start}, end={end})")
-        period = 60 * math.ceil((end - start) / 60)  # one period covers the window (CloudWatch wants minutes)
+        first, last = published_minutes(start, end, self.clock(), self.publish_delay_s)
+        if last <= first:
+            return {variant: VariantCounts() for variant in variants}  # nothing published yet: no evidence
+        period = last - first  # one period covers the window: whole minutes, as CloudWatch wants
         queries = [
             _query(f"v{i}_{field}", endpoint, variant, metric, stat, period)
             for i, variant in enumerate(variants)
@@ -52,8 +79,8 @@ class CloudWatchMetrics:
             paginator = self._cloudwatch.get_paginator("get_metric_data")
             for page in paginator.paginate(
                 MetricDataQueries=queries[batch : batch + _MAX_QUERIES],
-                StartTime=datetime.fromtimestamp(start, timezone.utc),
-                EndTime=datetime.fromtimestamp(end, timezone.utc),
+                StartTime=datetime.fromtimestamp(first, timezone.utc),
+                EndTime=datetime.fromtimestamp(last, timezone.utc),
             ):
                 for result in page["MetricDataResults"]:
                     values.setdefault(result["Id"], []).extend(result["Values"])

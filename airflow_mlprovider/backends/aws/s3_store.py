@@ -3,6 +3,11 @@
 Every object write is atomic on S3 (a reader sees the old or the new object, never half of one). A folder
 is uploaded with its MANIFEST.json last, so a reader that verifies the manifest never trusts a partial folder.
 `write_if` uses S3 conditional writes: `If-None-Match: *` to create, `If-Match: <etag>` to replace.
+
+A role without s3:ListBucket gets 403 AccessDenied, not 404, for a key that does not exist (S3 will not tell it
+what the bucket holds). Reads treat that 403 as "absent": safe, because every write that relies on absence is
+conditional (If-None-Match) and fails if the object exists after all; a read that needs the data raises
+FileNotFoundError saying both possibilities.
 """
 
 from __future__ import annotations
@@ -19,6 +24,14 @@ from airflow_mlprovider.backends.base import Versioned
 # S3 answers a lost conditional write with 412 PreconditionFailed, or 409 when two conditional writes overlap.
 _LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+_DENIED = {"AccessDenied", "403", "Forbidden"}  # a missing key, to a caller without s3:ListBucket
+
+
+def _absent(uri: str) -> str:
+    return (
+        f"{uri} does not exist (or this AWS connection may not read it: S3 answers 403 for a missing key "
+        "when the role lacks s3:ListBucket on the bucket)"
+    )
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -56,8 +69,8 @@ class S3ArtifactStore:
         try:
             self._s3.download_file(bucket, key, partial)
         except self._s3.exceptions.ClientError as error:
-            if _error_code(error) in _MISSING:
-                raise FileNotFoundError(f"{uri} does not exist") from None
+            if _error_code(error) in _MISSING | _DENIED:
+                raise FileNotFoundError(_absent(uri)) from None
             raise
         os.replace(partial, local_path)
 
@@ -84,7 +97,7 @@ class S3ArtifactStore:
     def read_bytes(self, uri: str) -> bytes:
         versioned = self.read_versioned(uri)
         if versioned.data is None:
-            raise FileNotFoundError(f"{uri} does not exist")
+            raise FileNotFoundError(_absent(uri))
         return versioned.data
 
     def write_bytes(self, uri: str, data: bytes) -> None:
@@ -94,9 +107,19 @@ class S3ArtifactStore:
     def exists(self, uri: str) -> bool:
         """True for an object, or for a folder (a prefix holding at least one object)."""
         bucket, key = split_s3_uri(uri)
-        if key and self.read_versioned(uri).version is not None:
-            return True
-        listing = self._s3.list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/" if key else "", MaxKeys=1)
+        if key:
+            try:
+                self._s3.head_object(Bucket=bucket, Key=key)
+                return True
+            except self._s3.exceptions.ClientError as error:
+                if _error_code(error) not in _MISSING | _DENIED:
+                    raise
+        try:
+            listing = self._s3.list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/" if key else "", MaxKeys=1)
+        except self._s3.exceptions.ClientError as error:
+            if _error_code(error) in _DENIED:
+                return False  # no s3:ListBucket: only objects can be seen, and this is none
+            raise
         return listing.get("KeyCount", 0) > 0
 
     def list(self, prefix_uri: str) -> list[str]:
@@ -112,8 +135,10 @@ class S3ArtifactStore:
         bucket, key = split_s3_uri(uri)
         try:
             response = self._s3.get_object(Bucket=bucket, Key=key)
-        except self._s3.exceptions.NoSuchKey:
-            return Versioned(data=None, version=None)
+        except self._s3.exceptions.ClientError as error:
+            if _error_code(error) in _MISSING | _DENIED:
+                return Versioned(data=None, version=None)
+            raise
         return Versioned(data=response["Body"].read(), version=response["ETag"])
 
     def write_if(self, uri: str, data: bytes, expected_version: str | None) -> bool:

@@ -1,11 +1,21 @@
 """ServingBackend on a SageMaker endpoint: one production variant per model version, weights in percent.
 
-deploy:  CreateModel (model.tar.gz = the artifact folder; inference handler = a source tarball for the framework
-         container) -> a new EndpointConfig with the current variants at their current weights plus the new one
-         -> CreateEndpoint (first time) or UpdateEndpoint -> delete the replaced config and unused models.
+deploy:  the artifact's MANIFEST digest on S3 must be the registry's (Variant.manifest_digest) -> CreateModel
+         (model.tar.gz = the inference handler under code/ + the verified artifact under artifact/) -> a new
+         EndpointConfig (named by a hash of everything in it) with the current variants at their current weights
+         plus the new one (the first variant of an endpoint takes 100 %) -> CreateEndpoint or UpdateEndpoint ->
+         check that the endpoint now runs that config (SageMaker rolls a failed update back to the old config
+         and reports InService with a FailureReason) -> delete the replaced config (never the one in use) and
+         unused models.
 weights: UpdateEndpointWeightsAndCapacities. Percent weights are SageMaker's relative weights as they are (they
          sum to 100); describe() turns current relative weights back into percent (a missing CurrentWeight is 0).
 remove:  a new config without the variant (or no endpoint when it was the last), then the same cleanup.
+fencing: the endpoint's weight generation is an S3 object (<model_root>/endpoints/<endpoint>/generation.json)
+         advanced by a conditional write (If-Match), so two fence() calls never return the same generation.
+         set_weights/remove check their generation before the change and again after it: SageMaker has no
+         conditional update, so a fence() that lands while a stale change is in flight cannot stop that change;
+         the stale caller then gets StaleFenceError, and the fencer (rollback/finalize), which routes after
+         fencing and verifies with describe(), sees and repairs the weights.
 """
 
 from __future__ import annotations
@@ -15,12 +25,20 @@ import tempfile
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlprovider.artifacts import MANIFEST, TamperedArtifactError, verify_manifest
 from airflow_mlprovider.backends.aws import settings
 from airflow_mlprovider.backends.aws.framework_images import framework_image_uri
+from airflow_mlprovider.backends.aws.framework_version import FRAMEWORK_FILE
 from airflow_mlprovider.backends.aws.instance_picker import pick_instance
 from airflow_mlprovider.backends.aws.names import resource_name
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore, split_s3_uri
-from airflow_mlprovider.backends.aws.source_bundle import SERVE_PROGRAM, directory_tarball, serving_source
+from airflow_mlprovider.backends.aws.source_bundle import (
+    SERVE_PROGRAM,
+    SERVING_CODE_DIR,
+    serving_code_digest,
+    serving_model_tarball,
+)
+from airflow_mlprovider.backends.base import StaleFenceError
 
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.base import Variant
@@ -29,6 +47,8 @@ if TYPE_CHECKING:
 JSON = "application/json"
 _NOT_FOUND = {"ValidationException", "ResourceNotFound", "ObjectNotFoundException"}
 _SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+_FENCE_ATTEMPTS = 20
+_MODEL_DIR = "/opt/ml/model"  # where SageMaker unpacks model.tar.gz
 
 
 def _error_code(error: Any) -> str:
@@ -39,6 +59,19 @@ def percent(weights: dict[str, float]) -> dict[str, float]:
     """Relative weights as percentages of their sum (all zero stays all zero)."""
     total = sum(weights.values())
     return {name: (100.0 * w / total if total else 0.0) for name, w in weights.items()}
+
+
+def _check_weights(endpoint: str, variants: set[str], weights: dict[str, float]) -> None:
+    """Weights must name every variant, be 0 or more, sum to 100, and route traffic somewhere."""
+    missing = sorted(variants - set(weights))
+    if missing:
+        raise ValueError(f"weights for endpoint {endpoint} must name every variant; missing {', '.join(missing)}")
+    if any(w < 0 for w in weights.values()):
+        raise ValueError(f"weights for endpoint {endpoint} must be 0 or more, got {weights}")
+    if variants and not any(weights.values()):
+        raise ValueError(f"weights for endpoint {endpoint} are all 0: no variant would serve traffic")
+    if abs(sum(weights.values()) - 100.0) > 1e-6:
+        raise ValueError(f"weights for endpoint {endpoint} must sum to 100, got {sum(weights.values()):g}")
 
 
 class SageMakerServing:
@@ -72,27 +105,44 @@ class SageMakerServing:
             return {}
         return percent({v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in current["ProductionVariants"]})
 
+    def fence(self, endpoint: str) -> int:
+        uri = self._generation_uri(endpoint)
+        for _ in range(_FENCE_ATTEMPTS):  # a lost conditional write: another fence() got there first, read again
+            current = self.store.read_versioned(uri)
+            generation = 1 + (json.loads(current.data)["generation"] if current.data is not None else 0)
+            if self.store.write_if(uri, json.dumps({"generation": generation}).encode(), current.version):
+                return generation
+        raise RuntimeError(
+            f"could not advance {uri} in {_FENCE_ATTEMPTS} conditional writes: another writer keeps winning, or "
+            "the connection may write but not read it (s3:GetObject)"
+        )
+
     def deploy(self, endpoint: str, variant: Variant, weight: float) -> None:
         model_name = self._model(endpoint, variant)
         current = self._endpoint(endpoint)
         weights = self.describe(endpoint)
         kept = [v for v in self._config_variants(current) if v["VariantName"] != variant.name]
         variants = [{**v, "InitialVariantWeight": weights.get(v["VariantName"], 0.0)} for v in kept]
+        if not any(v["InitialVariantWeight"] for v in variants):
+            weight = 100.0  # the endpoint's only routable variant takes all traffic (all zero routes nothing)
         variants.append(self._production_variant(variant.name, model_name, weight))
         self._switch(endpoint, current, variants)
         self._autoscale(endpoint, variant.name)
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
         known = set(self.describe(endpoint))
         unknown = sorted(set(weights) - known)
         if unknown:
             has = ", ".join(sorted(known)) or "none"
             raise ValueError(f"endpoint {endpoint} has no variant {', '.join(unknown)}; it has {has}")
+        _check_weights(endpoint, known, weights)
+        self._check_fence(endpoint, generation)
         self.hook.get_conn().update_endpoint_weights_and_capacities(
             EndpointName=endpoint,
             DesiredWeightsAndCapacities=[{"VariantName": n, "DesiredWeight": float(w)} for n, w in weights.items()],
         )
         self._wait_in_service(endpoint)
+        self._check_fence(endpoint, generation, after_change=True)
 
     def invoke(self, endpoint: str, variant: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         runtime = self._client("sagemaker-runtime")
@@ -111,23 +161,48 @@ class SageMakerServing:
         except ValueError:
             return 502, {"error": f"variant {variant} answered with non-JSON: {body[:200]!r}"}
 
-    def remove(self, endpoint: str, variant: str) -> None:
+    def remove(self, endpoint: str, variant: str, generation: int | None = None) -> None:
         current = self._endpoint(endpoint)
         config_variants = self._config_variants(current)
         if not any(v["VariantName"] == variant for v in config_variants):
             return
-        self._deregister_autoscaling(endpoint, variant)
         weights = self.describe(endpoint)
         remaining = [
             {**v, "InitialVariantWeight": weights.get(v["VariantName"], 0.0)}
             for v in config_variants
             if v["VariantName"] != variant
         ]
+        if remaining and not any(v["InitialVariantWeight"] for v in remaining):
+            raise ValueError(
+                f"removing {variant} from endpoint {endpoint} would leave no variant with traffic "
+                f"(weights {weights}); route traffic to another variant first"
+            )
+        self._check_fence(endpoint, generation)
+        self._deregister_autoscaling(endpoint, variant)
         if remaining:
             self._switch(endpoint, current, remaining)
+            self._check_fence(endpoint, generation, after_change=True)
             return
         self.hook.get_conn().delete_endpoint(EndpointName=endpoint)
-        self._delete_config_and_models(current["EndpointConfigName"], keep=set())
+        self._delete_config_and_models(endpoint, current["EndpointConfigName"], keep=set())
+
+    # -- weight generations -------------------------------------------------------------------------------------
+
+    def _generation_uri(self, endpoint: str) -> str:
+        return f"{self.spec.model_root}/endpoints/{endpoint}/generation.json"
+
+    def _check_fence(self, endpoint: str, generation: int | None, after_change: bool = False) -> None:
+        if generation is None:
+            return
+        stored = self.store.read_versioned(self._generation_uri(endpoint)).data
+        current = json.loads(stored)["generation"] if stored is not None else 0
+        if generation > current:
+            raise ValueError(f"endpoint {endpoint}: generation {generation} was never issued (current {current})")
+        if generation < current:
+            when = "while this change was applied; the fencer's routing decides" if after_change else "first"
+            raise StaleFenceError(
+                f"endpoint {endpoint}: weight generation {generation} is stale, generation {current} fenced it {when}"
+            )
 
     # -- endpoint configs ---------------------------------------------------------------------------------------
 
@@ -163,30 +238,10 @@ class SageMakerServing:
             "InitialVariantWeight": float(weight),
         }
 
-    def _switch(self, endpoint: str, current: dict[str, Any] | None, variants: list[dict[str, Any]]) -> None:
-        """Point the endpoint at a config of exactly `variants`, then delete what the old config alone used."""
+    def _config(self, variants: list[dict[str, Any]]) -> dict[str, Any]:
+        """An endpoint config's content (all but its name): the variants and the data capture settings."""
         keys = ("VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight")
-        variants = [{k: v[k] for k in keys} for v in variants]
-        config_name = resource_name(endpoint, json.dumps(variants, sort_keys=True))
-        if current is not None and current["EndpointConfigName"] == config_name:
-            return  # already there: a retried task changes nothing
-        self._create_config(config_name, variants)
-        request = {"EndpointName": endpoint, "EndpointConfigName": config_name}
-        wait = {"wait_for_completion": True, "check_interval": int(self.poll_interval_s)}
-        if current is None:
-            self.hook.create_endpoint(request, **wait)
-            return
-        self.hook.update_endpoint({**request, "RetainAllVariantProperties": False}, **wait)
-        self._delete_config_and_models(current["EndpointConfigName"], keep={v["ModelName"] for v in variants})
-
-    def _create_config(self, config_name: str, variants: list[dict[str, Any]]) -> None:
-        try:
-            self.hook.describe_endpoint_config(config_name)
-            return
-        except self.hook.conn.exceptions.ClientError as error:
-            if _error_code(error) not in _NOT_FOUND:
-                raise
-        config: dict[str, Any] = {"EndpointConfigName": config_name, "ProductionVariants": variants}
+        config: dict[str, Any] = {"ProductionVariants": [{k: v[k] for k in keys} for v in variants]}
         capture = self.spec.serving.data_capture_percent
         if capture:
             config["DataCaptureConfig"] = {
@@ -195,9 +250,52 @@ class SageMakerServing:
                 "DestinationS3Uri": f"{self.spec.model_root}/data_capture",
                 "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             }
-        self.hook.create_endpoint_config(config)
+        return config
 
-    def _delete_config_and_models(self, config_name: str, keep: set[str]) -> None:
+    def _switch(self, endpoint: str, current: dict[str, Any] | None, variants: list[dict[str, Any]]) -> None:
+        """Point the endpoint at a config of exactly `variants`, then delete what the old config alone used."""
+        config = self._config(variants)
+        config_name = resource_name(endpoint, json.dumps(config, sort_keys=True))  # any change, a new name
+        if current is not None and current["EndpointConfigName"] == config_name:
+            return  # already there: a retried task changes nothing
+        self._create_config(config_name, config)
+        request = {"EndpointName": endpoint, "EndpointConfigName": config_name}
+        wait = {"wait_for_completion": True, "check_interval": int(self.poll_interval_s)}
+        if current is None:
+            self.hook.create_endpoint(request, **wait)
+            return
+        self.hook.update_endpoint({**request, "RetainAllVariantProperties": False}, **wait)
+        self._check_switched(endpoint, config_name)
+        models = {v["ModelName"] for v in config["ProductionVariants"]}
+        self._delete_config_and_models(endpoint, current["EndpointConfigName"], keep=models)
+
+    def _check_switched(self, endpoint: str, config_name: str) -> None:
+        """A failed UpdateEndpoint ends InService on the OLD config with a FailureReason: raise, naming it."""
+        described = self.hook.describe_endpoint(endpoint)
+        in_use = described["EndpointConfigName"]
+        if in_use == config_name:
+            return
+        reason = described.get("FailureReason") or "no FailureReason given"
+        self.hook.get_conn().delete_endpoint_config(EndpointConfigName=config_name)  # never used: nothing runs it
+        raise RuntimeError(
+            f"SageMaker could not update endpoint {endpoint} to config {config_name} and kept config {in_use} "
+            f"(status {described['EndpointStatus']}): {reason}"
+        )
+
+    def _create_config(self, config_name: str, config: dict[str, Any]) -> None:
+        try:
+            self.hook.describe_endpoint_config(config_name)
+            return
+        except self.hook.conn.exceptions.ClientError as error:
+            if _error_code(error) not in _NOT_FOUND:
+                raise
+        self.hook.create_endpoint_config({"EndpointConfigName": config_name, **config})
+
+    def _delete_config_and_models(self, endpoint: str, config_name: str, keep: set[str]) -> None:
+        """Delete a replaced config and the models only it used; never the config the endpoint runs."""
+        live = self._endpoint(endpoint)
+        if live is not None and live["EndpointConfigName"] == config_name and live["EndpointStatus"] != "Deleting":
+            raise RuntimeError(f"endpoint {endpoint} still runs config {config_name}: not deleting it")
         client = self.hook.get_conn()
         old = self.hook.describe_endpoint_config(config_name)
         client.delete_endpoint_config(EndpointConfigName=config_name)
@@ -217,39 +315,42 @@ class SageMakerServing:
     # -- models -------------------------------------------------------------------------------------------------
 
     def _model(self, endpoint: str, variant: Variant) -> str:
-        """The SageMaker model serving `variant` (created once per artifact, image and fault setting)."""
+        """The SageMaker model serving `variant`, named by a hash of its container (image, model data, settings)."""
         if not self.spec.train.role_arn:
             raise ValueError("train.role_arn is required with platform: aws (the SageMaker execution role ARN)")
-        image = self._image()
-        identity = f"{variant.artifact_uri}|{image}|{variant.fault_injection}"
-        model_name = resource_name(f"{endpoint}-{variant.name}", identity)
+        split_s3_uri(variant.artifact_uri)
+        digest = self._registered_digest(variant)
+        # model.tar.gz is write-once per (artifact, handler code): a scale-out of an older model still finds its own
+        model_data = f"{variant.artifact_uri.rstrip('/')}-sagemaker/{digest[:16]}-{serving_code_digest()[:12]}/model.tar.gz"
+        container = {
+            "Image": self._image(variant),
+            "ModelDataUrl": model_data,
+            "Environment": {
+                "SAGEMAKER_PROGRAM": SERVE_PROGRAM,
+                "SAGEMAKER_SUBMIT_DIRECTORY": f"{_MODEL_DIR}/{SERVING_CODE_DIR}",  # inside model.tar.gz
+                "SAGEMAKER_REGION": self.hook.conn_region_name,
+                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                "MLPROVIDER_FAULT_INJECTION": str(variant.fault_injection),
+                "MLPROVIDER_MANIFEST_DIGEST": digest,
+            },
+        }
+        model_name = resource_name(f"{endpoint}-{variant.name}", json.dumps(container, sort_keys=True))
         try:
             self.hook.describe_model(model_name)
             return model_name
         except self.hook.conn.exceptions.ClientError as error:
             if _error_code(error) not in _NOT_FOUND:
                 raise
-        split_s3_uri(variant.artifact_uri)
-        packaged = f"{variant.artifact_uri.rstrip('/')}-sagemaker"
         with tempfile.TemporaryDirectory(prefix="mlprovider-variant-") as local:
             self.store.get_dir(variant.artifact_uri, local)
-            self.store.write_bytes(f"{packaged}/model.tar.gz", directory_tarball(local))
-        self.store.write_bytes(f"{packaged}/sourcedir.tar.gz", serving_source())
+            if verify_manifest(local)["digest"] != digest:
+                raise TamperedArtifactError(f"{variant.artifact_uri} changed while it was packaged for SageMaker")
+            self.store.write_bytes(model_data, serving_model_tarball(local))
         self.hook.create_model(
             {
                 "ModelName": model_name,
                 "ExecutionRoleArn": self.spec.train.role_arn,
-                "PrimaryContainer": {
-                    "Image": image,
-                    "ModelDataUrl": f"{packaged}/model.tar.gz",
-                    "Environment": {
-                        "SAGEMAKER_PROGRAM": SERVE_PROGRAM,
-                        "SAGEMAKER_SUBMIT_DIRECTORY": f"{packaged}/sourcedir.tar.gz",
-                        "SAGEMAKER_REGION": self.hook.conn_region_name,
-                        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                        "MLPROVIDER_FAULT_INJECTION": str(variant.fault_injection),
-                    },
-                },
+                "PrimaryContainer": container,
                 "Tags": [
                     {"Key": "mlprovider:model", "Value": self.spec.model},
                     {"Key": "mlprovider:variant", "Value": variant.name},
@@ -258,11 +359,29 @@ class SageMakerServing:
         )
         return model_name
 
-    def _image(self) -> str:
+    def _registered_digest(self, variant: Variant) -> str:
+        """The artifact's MANIFEST digest on S3, which must be the registry's (Variant.manifest_digest)."""
+        manifest = json.loads(self.store.read_bytes(f"{variant.artifact_uri.rstrip('/')}/{MANIFEST}"))
+        if variant.manifest_digest and manifest["digest"] != variant.manifest_digest:
+            raise TamperedArtifactError(
+                f"{variant.artifact_uri}: manifest digest {manifest['digest']} is not the registered "
+                f"{variant.manifest_digest}; refusing to deploy {variant.name}"
+            )
+        return str(manifest["digest"])
+
+    def _image(self, variant: Variant) -> str:
+        """The hosting image of the container version the artifact was trained in (its FRAMEWORK.json), so that
+        the model is unpickled by the release that pickled it; else the spec's declared version."""
         train = self.spec.train
-        return train.image_uri or framework_image_uri(
-            train.framework, self.hook.conn_region_name, "hosting", train.framework_version
-        )
+        if train.image_uri:
+            return train.image_uri
+        try:
+            record = json.loads(self.store.read_bytes(f"{variant.artifact_uri.rstrip('/')}/{FRAMEWORK_FILE}"))
+        except FileNotFoundError:
+            record = {}
+        framework = record.get("framework") or train.framework
+        version = record.get("container_version") or train.framework_version
+        return framework_image_uri(framework, self.hook.conn_region_name, "hosting", version)
 
     # -- autoscaling ----------------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ train(job)                    all three, polling synchronously with SageMakerHoo
 
 from __future__ import annotations
 
-import json
+import logging
 import posixpath
 import tarfile
 import tempfile
@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlprovider.artifacts import verify_manifest
 from airflow_mlprovider.backends.aws import settings
-from airflow_mlprovider.backends.aws.framework_images import framework_image_uri
+from airflow_mlprovider.backends.aws.framework_images import (
+    PACKAGES,
+    default_version,
+    framework_image_uri,
+    package_version,
+    shipped_packages,
+)
+from airflow_mlprovider.backends.aws.framework_version import container_mismatch
 from airflow_mlprovider.backends.aws.instance_picker import pick_instance
 from airflow_mlprovider.backends.aws.names import resource_name
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore, split_s3_uri
@@ -30,7 +37,8 @@ if TYPE_CHECKING:
 
     from airflow_mlprovider.spec.model import ModelSpec
 
-JOB_HYPERPARAMETER = "mlprovider_job"  # read by container/train_entry.py
+log = logging.getLogger(__name__)
+
 _ENDED_BADLY = {"Failed", "Stopped"}
 _VOLUME_GB = 30
 
@@ -58,11 +66,34 @@ class SageMakerTrainingCompute:
         return train.instance_type or pick_instance(train.cpus, train.memory_gb, train.gpu, "training").chosen.name
 
     @property
+    def framework_version(self) -> str:
+        """The declared container version (train.framework_version), else the newest that trains and serves."""
+        train = self.spec.train
+        return train.framework_version or default_version(train.framework)
+
+    @property
     def image_uri(self) -> str:
         train = self.spec.train
         return train.image_uri or framework_image_uri(
-            train.framework, self.hook.conn_region_name, "training", train.framework_version, train.gpu
+            train.framework, self.hook.conn_region_name, "training", self.framework_version, train.gpu
         )
+
+    def _check_container(self) -> None:
+        """The container must read Parquet without installing anything (jobs may be network-isolated), and
+        should ship the framework release this worker evaluates with (else evaluate refuses the artifact)."""
+        train = self.spec.train
+        if train.image_uri:
+            return  # the user's own image: what it ships is theirs to know
+        packages = shipped_packages(train.framework, self.framework_version)
+        if packages is not None and "pyarrow" not in packages:
+            raise ValueError(
+                f"{self.spec.source}: the {train.framework} {self.framework_version} container ships no pyarrow to "
+                f"read the Parquet splits, and a training job must not pip install at start (network isolation): "
+                f"set train.framework_version to {default_version(train.framework)} or newer, or train.image_uri"
+            )
+        mismatch = container_mismatch(PACKAGES[train.framework], package_version(train.framework, self.framework_version))
+        if mismatch:
+            log.warning("%s: %s", self.spec.source, mismatch)
 
     def train(self, job: TrainingJob) -> TrainingResult:
         job_name = self.start(job)
@@ -83,8 +114,9 @@ class SageMakerTrainingCompute:
             raise ValueError(
                 "train.role_arn is required with train.compute: sagemaker (the SageMaker execution role ARN)"
             )
+        self._check_container()
         staging = self.staging_uri(job)
-        tarball, module_in_tarball = training_source(job.module_path)
+        tarball = training_source(job.module_path, self._job_context(job))
         self.store.write_bytes(f"{staging}/sourcedir.tar.gz", tarball)
         attempt = 0
         while True:  # a failed or stopped job keeps its name: a retry after it gets the next attempt number
@@ -92,7 +124,7 @@ class SageMakerTrainingCompute:
             job_name = resource_name(job.model, f"{job.run_key}#{attempt}")
             status = self._status(job_name)
             if status is None:
-                config = self._config(job, job_name, staging, module_in_tarball)
+                config = self._config(job, job_name, staging)
                 self.hook.create_training_job(config, wait_for_completion=False, print_log=False)
                 return job_name
             if status not in _ENDED_BADLY:
@@ -158,15 +190,25 @@ class SageMakerTrainingCompute:
                 return None
             raise
 
-    def _config(self, job: TrainingJob, job_name: str, staging: str, module_in_tarball: str) -> dict[str, Any]:
-        context = {
+    def _job_context(self, job: TrainingJob) -> dict[str, Any]:
+        """What the entry point needs, shipped in the source tarball (source_bundle.JOB_FILE): code.params may be any size,
+        while SageMaker caps a hyperparameter value at 2,500 characters."""
+        framework = self.spec.train.framework
+        return {
             "model": job.model,
-            "module": module_in_tarball,
             "params": job.params,
             "run_key": job.run_key,
             "data_interval_start": job.data_interval_start,
             "data_interval_end": job.data_interval_end,
+            "framework": {
+                "framework": framework,
+                "package": PACKAGES[framework],
+                "container_version": None if self.spec.train.image_uri else self.framework_version,
+                "image": self.image_uri,
+            },
         }
+
+    def _config(self, job: TrainingJob, job_name: str, staging: str) -> dict[str, Any]:
         return {
             "TrainingJobName": job_name,
             "AlgorithmSpecification": {"TrainingImage": self.image_uri, "TrainingInputMode": "File"},
@@ -176,7 +218,6 @@ class SageMakerTrainingCompute:
                 "sagemaker_submit_directory": f"{staging}/sourcedir.tar.gz",
                 "sagemaker_region": self.hook.conn_region_name,
                 "sagemaker_container_log_level": "20",
-                JOB_HYPERPARAMETER: json.dumps(context),
             },
             "InputDataConfig": [_channel("train", job.train_uri), _channel("validation", job.validation_uri)],
             "OutputDataConfig": {"S3OutputPath": f"{staging}/output"},

@@ -1,7 +1,9 @@
-"""The SQL of a large extract: count it, and unload it with COPY INTO to an external S3 stage as Parquet.
+"""The SQL of a large extract: unload an already-run query's result with COPY INTO to an external S3 stage.
 
-Pure string building, no connection: the statements are run by `SnowflakeWarehouse` with the query's
-bind parameters. The stage name is an identifier and cannot be bound, so it is validated instead.
+The extract query runs once; its row count decides between streaming and unloading, and the unload reads the
+same result back with RESULT_SCAN(<query id>) (Snowflake keeps a result for 24 hours), cast and renamed to the
+schema the streamed path writes. Pure string building, no connection. The stage name and the query id are not
+bindable, so they are validated instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ MAX_FILE_SIZE_BYTES = 256 * 1024 * 1024
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]*"
 _STAGE_NAME = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER}){{0,2}}$")
 _UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9_.=/-]+")
+_QUERY_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 
 
 def validate_stage(stage: str) -> str:
@@ -41,18 +44,11 @@ def unload_prefix(dest_uri: str) -> str:
     return _UNSAFE_PATH_CHARS.sub("_", stem) + "/"
 
 
-def _query(sql: str) -> str:
-    return sql.strip().rstrip(";").strip()
-
-
-def count_sql(sql: str) -> str:
-    """How many rows `sql` returns."""
-    return f"SELECT COUNT(*) FROM ({_query(sql)}) AS extract_query"
-
-
-def columns_sql(sql: str) -> str:
-    """`sql` with no rows: its cursor description names the columns without running the whole query."""
-    return f"SELECT * FROM ({_query(sql)}) AS extract_query LIMIT 0"
+def result_scan_sql(query_id: str, select_list: str) -> str:
+    """The result of query `query_id`, read again without running the query: SELECT <select_list> FROM it."""
+    if not _QUERY_ID.match(query_id):
+        raise ValueError(f"not a Snowflake query id: {query_id!r}")
+    return f"SELECT {select_list} FROM TABLE(RESULT_SCAN('{query_id}'))"
 
 
 def show_stage_sql(stage: str) -> tuple[str, list[str]]:
@@ -71,10 +67,11 @@ def remove_sql(stage: str, prefix: str) -> str:
     return f"REMOVE {stage_location(stage, prefix)}"
 
 
-def copy_into_sql(sql: str, stage: str, prefix: str) -> str:
-    """Unload `sql` as Parquet files (with column names) under @stage/prefix/."""
+def copy_into_sql(query_id: str, select_list: str, stage: str, prefix: str) -> str:
+    """Unload query `query_id`'s result, through `select_list`, as Parquet files (with column names) under
+    @stage/prefix/."""
     return (
-        f"COPY INTO {stage_location(stage, prefix)} FROM ({_query(sql)}) "
+        f"COPY INTO {stage_location(stage, prefix)} FROM ({result_scan_sql(query_id, select_list)}) "
         f"FILE_FORMAT = (TYPE = PARQUET) HEADER = TRUE OVERWRITE = TRUE "
         f"MAX_FILE_SIZE = {MAX_FILE_SIZE_BYTES}"
     )

@@ -1,8 +1,12 @@
-"""Snowflake warehouse: the spec's SQL through the Snowflake provider's hook, streamed to Parquet.
+"""Snowflake warehouse: the spec's SQL through the Snowflake provider's hook, streamed to Parquet or unloaded.
 
 Everything about the account (user, key, role, database, warehouse) comes from the Airflow connection
 `warehouse.conn_id`; the spec holds no credential. Parameters are bound by the connector in its default
 `pyformat` paramstyle, so the spec SQL is rendered with `%s` placeholders.
+
+The query runs once. Its row count (known when it returns) picks the path: the connector's Arrow batches,
+cast to the extract schema and written to one Parquet file; or, above the threshold with an unload stage,
+COPY INTO from RESULT_SCAN(query id) with the same schema (result_schema.py).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: rows fetched per batch: bounds the worker's memory, whatever the extract's size
+#: rows per Parquet row group: with the connector's result chunks, bounds the worker's memory
 DEFAULT_BATCH_ROWS = 50_000
 
 
@@ -47,46 +51,42 @@ class SnowflakeWarehouse:
         bound = list(params) or None
         hook = SnowflakeHook(snowflake_conn_id=self.conn_id)
         with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cursor:
-            if self.unload_stage:
-                cursor.execute(unload.count_sql(sql), bound)
-                (rows,) = cursor.fetchone()
-                if rows > self.unload_threshold_rows:
-                    log.info("extract has %d rows (> %d): unloading with COPY INTO", rows, self.unload_threshold_rows)
-                    return self._unload(cursor, sql, bound, dest_uri, rows)
             cursor.execute(sql, bound)
+            rows = cursor.rowcount
+            if self.unload_stage and rows is not None and rows > self.unload_threshold_rows:
+                log.info("extract has %d rows (> %d): unloading with COPY INTO", rows, self.unload_threshold_rows)
+                return self._unload(cursor, dest_uri, rows)
             return self._stream_to_parquet(cursor, dest_uri, store)
 
     def _stream_to_parquet(self, cursor: SnowflakeCursor, dest_uri: str, store: ArtifactStore) -> ExtractResult:
         import pyarrow.parquet as pq
 
-        from airflow_mlprovider.backends.snowflake.result_schema import record_batch, result_schema
+        from airflow_mlprovider.backends.snowflake.result_schema import conform, result_schema
 
         schema = result_schema(cursor.description)
         rows = 0
         with tempfile.TemporaryDirectory(prefix="mlprovider-extract-") as tmp:
             local = os.path.join(tmp, "extract.parquet")
             with pq.ParquetWriter(local, schema) as writer:
-                while batch := cursor.fetchmany(self.batch_rows):
-                    writer.write_batch(record_batch(batch, schema))
-                    rows += len(batch)
+                for table in conform(cursor.fetch_arrow_batches(), schema):
+                    writer.write_table(table, row_group_size=self.batch_rows)
+                    rows += table.num_rows
                 if rows == 0:
-                    writer.write_batch(record_batch([], schema))
+                    writer.write_table(schema.empty_table())
             store.put_file(local, dest_uri)
         log.info("extracted %d rows, %d columns to %s", rows, len(schema), dest_uri)
         return ExtractResult(uri=dest_uri, rows=rows, columns=tuple(schema.names))
 
-    def _unload(
-        self, cursor: SnowflakeCursor, sql: str, params: list[Any] | None, dest_uri: str, rows: int
-    ) -> ExtractResult:
-        from airflow_mlprovider.backends.snowflake.result_schema import column_name
+    def _unload(self, cursor: SnowflakeCursor, dest_uri: str, rows: int) -> ExtractResult:
+        from airflow_mlprovider.backends.snowflake.result_schema import normalized_select, result_schema
 
         assert self.unload_stage is not None
+        query_id, description = cursor.sfqid, cursor.description
+        columns = tuple(result_schema(description).names)
         stage_url = self._stage_url(cursor)
         prefix = unload.unload_prefix(dest_uri)
-        cursor.execute(unload.columns_sql(sql), params)
-        columns = tuple(column_name(col.name) for col in cursor.description)
         cursor.execute(unload.remove_sql(self.unload_stage, prefix))
-        cursor.execute(unload.copy_into_sql(sql, self.unload_stage, prefix), params)
+        cursor.execute(unload.copy_into_sql(query_id, normalized_select(description), self.unload_stage, prefix))
         uri = stage_url.rstrip("/") + "/" + prefix
         log.info("unloaded %d rows to %s (stage %s)", rows, uri, self.unload_stage)
         return ExtractResult(uri=uri, rows=rows, columns=columns)

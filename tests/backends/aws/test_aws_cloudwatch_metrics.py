@@ -50,3 +50,64 @@ def test_window_sums_counts_per_variant_and_reads_latency(aws_spec, aws_standin)
 def test_window_must_end_after_it_starts(aws_spec):
     with pytest.raises(ValueError, match="must end after it starts"):
         CloudWatchMetrics(aws_spec()).window("e", ["v-1"], START, START)
+
+
+def _put_minutes(cloudwatch, endpoint, minutes):
+    """One Invocations datapoint of 1 every 10 s through `minutes` minutes from START: 6 a minute."""
+    data = [
+        {
+            "MetricName": "Invocations",
+            "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "v-1"}],
+            "Timestamp": datetime.fromtimestamp(START + second, timezone.utc),
+            "Value": 1.0,
+            "Unit": "Count",
+        }
+        for second in range(0, 60 * minutes, 10)
+    ]
+    for batch in range(0, len(data), 500):
+        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[batch : batch + 500])
+
+
+@pytest.fixture
+def late_publishing(aws_standin):
+    """CloudWatch that has published only part of what was put (reset to 'everything' afterwards)."""
+    yield aws_standin.publish_cloudwatch_until
+    aws_standin.publish_cloudwatch_until(None)
+
+
+def test_a_window_counts_only_published_minutes_so_its_counts_are_final(aws_spec, aws_standin, late_publishing):
+    endpoint = "cw-late"
+    _put_minutes(aws_standin.client("cloudwatch"), endpoint, 10)
+    now = START + 7 * 60 + 20  # 12:07:20; SageMaker's last minutes are still on their way
+    late_publishing(now - 100)  # published up to 12:05:40: minute 12:05 only in part
+    metrics = CloudWatchMetrics(aws_spec(), publish_delay_s=180, clock=lambda: now)
+    step_started = START + 30  # mid-minute: minute 12:00 belongs to the step before
+
+    counts = metrics.window(endpoint, ["v-1"], step_started, now)
+    late_publishing(None)  # everything arrives
+    final = metrics.window(endpoint, ["v-1"], step_started, now)
+
+    assert counts == final  # nothing was counted that could still change
+    assert counts["v-1"].requests == 3 * 6  # 12:01, 12:02, 12:03: whole minutes a publishing delay old
+
+
+def test_nothing_published_yet_is_no_evidence(aws_spec, aws_standin, late_publishing):
+    endpoint = "cw-early"
+    _put_minutes(aws_standin.client("cloudwatch"), endpoint, 3)
+    now = START + 150
+    late_publishing(now - 60)
+    counts = CloudWatchMetrics(aws_spec(), publish_delay_s=180, clock=lambda: now).window(endpoint, ["v-1"], START + 5, now)
+    assert counts == {"v-1": VariantCounts()}
+
+
+def test_consecutive_windows_count_each_boundary_minute_once(aws_spec, aws_standin):
+    endpoint = "cw-boundary"
+    _put_minutes(aws_standin.client("cloudwatch"), endpoint, 10)
+    metrics = CloudWatchMetrics(aws_spec(), publish_delay_s=180, clock=lambda: START + 3600)
+    start, boundary, end = START + 30, START + 250, START + 590  # steps change weights mid-minute
+
+    first = metrics.window(endpoint, ["v-1"], start, boundary)["v-1"].requests
+    second = metrics.window(endpoint, ["v-1"], boundary, end)["v-1"].requests
+    whole = metrics.window(endpoint, ["v-1"], start, end)["v-1"].requests
+
+    assert first + second == whole == 9 * 6  # minutes 12:01 to 12:09, each once

@@ -94,3 +94,18 @@ def test_concurrent_write_if_from_same_version_has_one_winner(store, s3_bucket, 
 def test_non_s3_uri_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="expected s3://bucket/key"):
         split_s3_uri(bad)
+
+
+def test_missing_keys_without_list_bucket_permission_read_as_absent(aws_standin, store, tmp_path):
+    """Without s3:ListBucket S3 answers 403 (not 404) for a missing key: a first run must still work."""
+    bucket = aws_standin.new_bucket(list_allowed=False)
+    uri = f"s3://{bucket}/registry/champion.json"
+    assert store.read_versioned(uri).data is None
+    assert not store.exists(uri)
+    with pytest.raises(FileNotFoundError, match="lacks s3:ListBucket"):
+        store.read_bytes(uri)
+    with pytest.raises(FileNotFoundError, match="lacks s3:ListBucket"):
+        store.get_file(uri, str(tmp_path / "champion.json"))
+    assert store.write_if(uri, b"v1", None)
+    assert not store.write_if(uri, b"v1 again", None)  # the conditional write still sees that it exists
+    assert store.exists(uri) and store.read_bytes(uri) == b"v1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,10 +12,11 @@ import tarfile
 
 import pytest
 
-from airflow_mlprovider.artifacts import write_manifest
+from airflow_mlprovider.artifacts import TamperedArtifactError, write_manifest
+from airflow_mlprovider.backends.aws.framework_images import framework_image_uri
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore, split_s3_uri
 from airflow_mlprovider.backends.aws.sagemaker_serving import SageMakerServing, percent
-from airflow_mlprovider.backends.base import Variant
+from airflow_mlprovider.backends.base import StaleFenceError, Variant
 
 ENDPOINT = "toy-endpoint"
 
@@ -24,16 +26,17 @@ def variant_for(aws_spec, toy_model_dir, tmp_path):
     """Upload an artifact predicting `mean` and return its Variant."""
     spec = aws_spec()
 
-    def build(name: str, mean: float = 1.0, fault_injection: float = 0.0) -> Variant:
+    def build(name: str, mean: float = 1.0, fault_injection: float = 0.0, registered: bool = True) -> Variant:
         folder = tmp_path / name
         (folder / "model").mkdir(parents=True)
         (folder / "model" / "mean.json").write_text(json.dumps({"mean": mean}))
         (folder / "code").mkdir()
         shutil.copy(toy_model_dir / "toy_model.py", folder / "code" / "toy_model.py")
-        write_manifest(folder)
+        digest = write_manifest(folder)["digest"]
         uri = f"{spec.model_root}/versions/{name}/artifact"
         S3ArtifactStore().put_dir(str(folder), uri)
-        return Variant(name, uri, spec.code.request_schema, spec.code.response_schema, fault_injection)
+        return Variant(name, uri, spec.code.request_schema, spec.code.response_schema, fault_injection,
+                       manifest_digest=digest if registered else "")
 
     return build
 
@@ -92,12 +95,37 @@ def test_deploy_is_idempotent_and_model_tarball_is_the_artifact(aws_spec, varian
 
     (model,) = model_names(sagemaker)
     container = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
-    assert container["Image"] == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    assert container["Image"] == framework_image_uri("sklearn", "us-east-1", "hosting")
+    # the handler travels inside model.tar.gz under code/, where every inference toolkit (PyTorch's too) looks
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "mlprovider_serve.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert model_tarball_names(aws_standin, container) == {
+        "code/mlprovider_serve.py", "code/mlprovider_artifacts.py", "code/mlprovider_contract.py",
+        "artifact/MANIFEST.json", "artifact/code/toy_model.py", "artifact/model/mean.json",
+    }
+    serving.remove(ENDPOINT, "v-7")
+
+
+def model_tarball_names(aws_standin, container) -> set[str]:
     bucket, key = split_s3_uri(container["ModelDataUrl"])
     with tarfile.open(fileobj=io.BytesIO(aws_standin.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-        assert set(tar.getnames()) == {"MANIFEST.json", "code/toy_model.py", "model/mean.json"}
-    serving.remove(ENDPOINT, "v-7")
+        return set(tar.getnames())
+
+
+def test_pytorch_hosting_ships_the_handler_in_model_tar_gz(aws_spec, variant_for, aws_standin):
+    """The PyTorch inference toolkit ignores an S3 SAGEMAKER_SUBMIT_DIRECTORY and loads code/ in model.tar.gz."""
+    spec = aws_spec(train={"compute": "sagemaker", "role_arn": "arn:aws:iam::1:role/r", "framework": "pytorch",
+                           "framework_version": "2.6.0"})
+    serving = serving_for(spec)
+    serving.deploy(ENDPOINT, variant_for("v-8"), 100)
+    sagemaker = aws_standin.client("sagemaker")
+    (model,) = model_names(sagemaker)
+    container = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
+    assert container["Image"].endswith("/pytorch-inference:2.6.0-cpu-py312")
+    assert not container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"].startswith("s3://")
+    names = model_tarball_names(aws_standin, container)
+    assert f"code/{container['Environment']['SAGEMAKER_PROGRAM']}" in names
+    serving.remove(ENDPOINT, "v-8")
 
 
 def test_inference_handler_serves_the_artifact_without_our_package(aws_spec, variant_for, aws_standin, tmp_path):
@@ -106,18 +134,21 @@ def test_inference_handler_serves_the_artifact_without_our_package(aws_spec, var
     serving = serving_for(aws_spec())
     serving.deploy(ENDPOINT, variant_for("v-3", mean=4.5), 100)
     (model,) = model_names(sagemaker)
-    environment = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
-    for uri, folder in [(environment["ModelDataUrl"], "model"), (environment["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"], "code")]:
-        bucket, key = split_s3_uri(uri)
-        with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-            tar.extractall(tmp_path / folder, filter="data")
+    container = sagemaker.describe_model(ModelName=model)["PrimaryContainer"]
+    bucket, key = split_s3_uri(container["ModelDataUrl"])
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+        tar.extractall(tmp_path / "opt_ml_model", filter="data")  # what SageMaker does with model.tar.gz
     script = (
-        "import sys; sys.modules['airflow_mlprovider'] = None; sys.path.insert(0, 'code'); "
-        "import mlprovider_serve as h; p = h.model_fn('model'); "
+        "import sys; sys.modules['airflow_mlprovider'] = None; sys.path.insert(0, 'opt_ml_model/code'); "
+        "import mlprovider_serve as h; p = h.model_fn('opt_ml_model'); "
         "print(h.output_fn(h.predict_fn(h.input_fn('{\"x\": 1}', 'application/json'), p), 'application/json')[0])"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    env = {**os.environ, "MLPROVIDER_MANIFEST_DIGEST": container["Environment"]["MLPROVIDER_MANIFEST_DIGEST"]}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == {"prediction": 4.5}
+    env["MLPROVIDER_MANIFEST_DIGEST"] = "0" * 64  # not the registered artifact: the handler refuses to load it
+    refused = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "is not the registered version" in refused.stderr
     serving.remove(ENDPOINT, "v-3")
 
 
@@ -171,3 +202,95 @@ def test_unknown_variant_weights_and_missing_role_are_clear_errors(aws_spec, var
 def test_percent_of_relative_weights():
     assert percent({"a": 1, "b": 3}) == {"a": 25.0, "b": 75.0}
     assert percent({"a": 0, "b": 0}) == {"a": 0.0, "b": 0.0}
+
+
+def test_first_variant_of_an_endpoint_takes_all_traffic(aws_spec, variant_for):
+    """Deployed at 0 % onto no endpoint, the only variant would route nothing: it is created at 100 %."""
+    serving = serving_for(aws_spec())
+    serving.deploy(ENDPOINT, variant_for("v-10"), 0)
+    assert serving.describe(ENDPOINT) == {"v-10": 100.0}
+    serving.remove(ENDPOINT, "v-10")
+
+
+def test_failed_update_is_detected_and_the_config_in_use_is_kept(aws_spec, variant_for, aws_standin):
+    sagemaker = aws_standin.client("sagemaker")
+    serving = serving_for(aws_spec())
+    serving.deploy(ENDPOINT, variant_for("v-11"), 100)
+    in_use = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+
+    candidate = variant_for("v-12")
+    aws_standin.fail_next_update(ENDPOINT, "The primary container for production variant v-12 did not pass the ping health check.")
+    with pytest.raises(RuntimeError, match=f"kept config {in_use} .*did not pass the ping health check"):
+        serving.deploy(ENDPOINT, candidate, 0)
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == in_use
+    configs = [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs(NameContains=ENDPOINT)["EndpointConfigs"]]
+    assert configs == [in_use]  # the config in use survives; the unused new one is gone
+
+    serving.deploy(ENDPOINT, candidate, 0)  # a later deploy still works
+    assert serving.describe(ENDPOINT) == {"v-11": 100.0, "v-12": 0.0}
+    serving.set_weights(ENDPOINT, {"v-11": 0, "v-12": 100})
+    serving.remove(ENDPOINT, "v-11")
+    serving.remove(ENDPOINT, "v-12")
+
+
+def test_a_data_capture_change_is_applied(aws_spec, variant_for, aws_standin):
+    sagemaker = aws_standin.client("sagemaker")
+    variant = variant_for("v-13")
+    for percent_captured in (10, 30):
+        spec = aws_spec(serving={"endpoint": ENDPOINT, "data_capture_percent": percent_captured})
+        serving_for(spec).deploy(ENDPOINT, variant, 100)
+        config = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+        capture = sagemaker.describe_endpoint_config(EndpointConfigName=config)["DataCaptureConfig"]
+        assert capture["InitialSamplingPercentage"] == percent_captured
+    serving_for(spec).remove(ENDPOINT, "v-13")
+
+
+def test_weights_are_fenced_by_generation(aws_spec, variant_for):
+    serving = serving_for(aws_spec())
+    serving.deploy(ENDPOINT, variant_for("v-14"), 100)
+    serving.deploy(ENDPOINT, variant_for("v-15"), 0)
+    rollout = serving.fence(ENDPOINT)
+    serving.set_weights(ENDPOINT, {"v-14": 90, "v-15": 10}, generation=rollout)
+    rollback = serving_for(aws_spec()).fence(ENDPOINT)  # another worker takes over
+    assert rollback == rollout + 1
+    with pytest.raises(StaleFenceError, match=f"generation {rollout} is stale, generation {rollback} fenced it"):
+        serving.set_weights(ENDPOINT, {"v-14": 50, "v-15": 50}, generation=rollout)
+    with pytest.raises(StaleFenceError):
+        serving.remove(ENDPOINT, "v-15", generation=rollout)
+    assert serving.describe(ENDPOINT) == {"v-14": 90.0, "v-15": 10.0}
+    serving.set_weights(ENDPOINT, {"v-14": 100, "v-15": 0}, generation=rollback)
+    serving.remove(ENDPOINT, "v-15", generation=rollback)
+    assert serving.describe(ENDPOINT) == {"v-14": 100.0}
+    serving.remove(ENDPOINT, "v-14")
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ({"v-16": 0, "v-17": 0}, "are all 0"),
+        ({"v-16": 100}, "must name every variant; missing v-17"),
+        ({"v-16": 60, "v-17": 60}, "must sum to 100"),
+        ({"v-16": 110, "v-17": -10}, "must be 0 or more"),
+    ],
+)
+def test_weights_that_route_nothing_or_not_everything_are_refused(aws_spec, variant_for, weights, message):
+    serving = serving_for(aws_spec())
+    serving.deploy(ENDPOINT, variant_for("v-16"), 100)
+    serving.deploy(ENDPOINT, variant_for("v-17"), 0)
+    with pytest.raises(ValueError, match=message):
+        serving.set_weights(ENDPOINT, weights)
+    with pytest.raises(ValueError, match="would leave no variant with traffic"):
+        serving.remove(ENDPOINT, "v-16")  # v-17 has 0 %
+    assert serving.describe(ENDPOINT) == {"v-16": 100.0, "v-17": 0.0}
+    serving.remove(ENDPOINT, "v-17")
+    serving.remove(ENDPOINT, "v-16")
+
+
+def test_deploy_refuses_an_artifact_that_is_not_the_registered_one(aws_spec, variant_for, aws_standin):
+    serving = serving_for(aws_spec())
+    variant = variant_for("v-18")
+    tampered = Variant(**{**variant.__dict__, "manifest_digest": "f" * 64})
+    with pytest.raises(TamperedArtifactError, match=f"is not the registered {'f' * 64}"):
+        serving.deploy(ENDPOINT, tampered, 100)
+    assert serving.describe(ENDPOINT) == {}
+    assert model_names(aws_standin.client("sagemaker")) == set()

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import tarfile
 
 import pandas as pd
 import pytest
+import sklearn
 from airflow.exceptions import AirflowException
 
 from airflow_mlprovider.artifacts import load_predictor
-from airflow_mlprovider.backends.aws.framework_images import framework_image_uri
+from airflow_mlprovider.backends.aws.framework_images import default_version, framework_image_uri, image_table
+from airflow_mlprovider.backends.aws.framework_version import FrameworkVersionMismatch, check_framework_version
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore, split_s3_uri
 from airflow_mlprovider.backends.aws.sagemaker_training import SageMakerTrainingCompute
 from airflow_mlprovider.backends.aws.source_bundle import training_source
@@ -55,9 +58,13 @@ def test_train_runs_the_module_in_the_container_and_lays_out_the_artifact(aws_sp
     result = compute_for(aws_spec()).train(job)
 
     assert result.artifact_uri == job.artifact_uri
-    assert set(result.manifest) == {"model/mean.json", "code/toy_model.py"}
+    assert set(result.manifest) == {"model/mean.json", "code/toy_model.py", "FRAMEWORK.json"}
     local = tmp_path / "artifact"
     S3ArtifactStore().get_dir(job.artifact_uri, str(local))
+    # the container recorded the scikit-learn it ran (the stand-in's container is this Python): evaluate may load it
+    record = check_framework_version(local)
+    assert (record["package"], record["package_version"]) == ("scikit-learn", sklearn.__version__)
+    assert record["container_version"] == default_version("sklearn")
     assert load_predictor(local)({"x": 1}) == {"prediction": 3.0}  # the mean of the train split only
     assert result.detail["instance_type"] == "ml.m5.large"  # cheapest training type with 2 vCPUs / 4 GiB
     assert result.detail["image"] == framework_image_uri("sklearn", "us-east-1", "training")
@@ -71,7 +78,7 @@ def test_job_config_follows_the_spec(aws_spec, training_job, aws_standin):
     described = aws_standin.client("sagemaker").describe_training_job(TrainingJobName=name)
     assert described["StoppingCondition"]["MaxRuntimeInSeconds"] == job.max_runtime_s == 300
     assert described["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge"
-    assert described["AlgorithmSpecification"]["TrainingImage"].endswith("/sagemaker-xgboost:1.7-1")
+    assert described["AlgorithmSpecification"]["TrainingImage"].endswith(f"/sagemaker-xgboost:{default_version('xgboost')}")
     assert described["HyperParameters"]["sagemaker_program"] == "mlprovider_train.py"
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]}
     assert channels["train"].endswith("/runs/run-1/split/train.parquet")
@@ -132,24 +139,59 @@ def test_s3_is_required_and_so_is_a_role(aws_spec, training_job):
         compute_for(aws_spec(train={"compute": "sagemaker"})).start(job)
 
 
-def test_source_tarball_ships_runner_helpers_and_model_folder(aws_spec):
+def test_source_tarball_ships_runner_helpers_model_folder_and_job(aws_spec):
     spec = aws_spec()
-    tarball, module = training_source(spec.code.module)
-    assert module == "model_src/toy_model.py"
+    tarball = training_source(spec.code.module, {"params": {"a": 1}})
     with tarfile.open(fileobj=io.BytesIO(tarball)) as tar:
         names = set(tar.getnames())
-        requirements = tar.extractfile("requirements.txt").read().decode()
+        job = json.loads(tar.extractfile("mlprovider_job.json").read())
     assert {"mlprovider_train.py", "mlprovider_artifacts.py", "mlprovider_contract.py",
             "model_src/toy_model.py", "model_src/toy_helpers.py"} <= names
-    assert "pyarrow" in requirements.split()
-    assert training_source(spec.code.module)[0] == tarball  # same inputs, same bytes
+    assert "requirements.txt" not in names  # the toolkit would pip install it at start: no network in isolation
+    assert job == {"params": {"a": 1}, "module": "model_src/toy_model.py"}
+    assert training_source(spec.code.module, {"params": {"a": 1}}) == tarball  # same inputs, same bytes
 
 
-def test_framework_images_cover_known_regions_and_refuse_unknown_ones():
-    assert framework_image_uri("pytorch", "eu-west-1", "hosting", gpu=True) == (
+def test_params_of_any_size_reach_train_and_no_hyperparameter_exceeds_sagemakers_limit(aws_spec, training_job, aws_standin):
+    """SageMaker caps a hyperparameter value at 2,500 characters (the stand-in checks botocore's model)."""
+    compute = compute_for(aws_spec())
+    job = training_job(run_key="run-big-params", notes="x" * 10_000)
+    result = compute.train(job)
+    described = aws_standin.client("sagemaker").describe_training_job(TrainingJobName=result.detail["job_name"])
+    assert max(len(v) for v in described["HyperParameters"].values()) <= 2500
+    assert result.artifact_uri == job.artifact_uri
+
+
+def test_a_container_that_cannot_read_parquet_without_installing_is_refused(aws_spec, training_job):
+    spec = aws_spec(train={"compute": "sagemaker", "role_arn": "arn:aws:iam::1:role/r", "framework_version": "1.2-1"})
+    with pytest.raises(ValueError, match="1.2-1 container ships no pyarrow.* must not pip install"):
+        compute_for(spec).start(training_job(run_key="run-old-image"))
+
+
+def test_framework_images_come_from_the_sdk_data_for_every_region():
+    table = image_table()
+    assert table["source"]["sdk_version"] and table["source"]["commit"]
+    assert framework_image_uri("pytorch", "eu-west-1", "hosting", "2.1.0", gpu=True) == (
         "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.1.0-gpu-py310"
     )
+    assert framework_image_uri("sklearn", "cn-north-1", "training", "1.4-2-py312").endswith(
+        ".dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
+    )
+    regions = table["frameworks"]["sklearn"]["training"]["versions"][default_version("sklearn")]["registries"]
+    assert len(regions) > 30 and {"ap-south-2", "eu-central-2", "il-central-1"} <= set(regions)
     with pytest.raises(ValueError, match="set train.image_uri"):
         framework_image_uri("sklearn", "mars-north-1", "training")
     with pytest.raises(ValueError, match="has no GPU image"):
         framework_image_uri("sklearn", "us-east-1", "training", gpu=True)
+    with pytest.raises(ValueError, match="versions that train and serve: .*1.4-2-py312"):
+        framework_image_uri("sklearn", "us-east-1", "hosting", "9.9-9")
+
+
+def test_an_artifact_from_another_framework_release_is_refused_naming_both(tmp_path):
+    (tmp_path / "FRAMEWORK.json").write_text(json.dumps({
+        "framework": "sklearn", "package": "scikit-learn", "package_version": "1.2.1",
+        "container_version": "1.2-1", "image": "x/sagemaker-scikit-learn:1.2-1-cpu-py3",
+    }))
+    with pytest.raises(FrameworkVersionMismatch, match=f"trained with scikit-learn 1.2.1 .* has scikit-learn {sklearn.__version__}"):
+        check_framework_version(tmp_path)
+    assert check_framework_version(tmp_path / "elsewhere") is None  # trained on the worker itself

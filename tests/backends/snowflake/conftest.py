@@ -1,4 +1,5 @@
-"""Fake Snowflake for the warehouse tests: fakesnow patches the connector, so the real SnowflakeHook runs on DuckDB."""
+"""Fake Snowflake for the warehouse tests: fakesnow patches the connector, so the real SnowflakeHook runs on DuckDB
+(with the connector's Arrow batches and a record of the statements run: tests/snowflake_standin.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import snowflake_standin
+from snowflake_standin import extend_fakesnow
 
 from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
 
@@ -32,6 +35,7 @@ def fake_snowflake(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             }
         ),
     )
+    extend_fakesnow(monkeypatch)
     # REMOVE and COPY INTO <stage> (unload) are not implemented by fakesnow: it acknowledges them unrun
     with fakesnow.patch(nop_regexes=[r"^REMOVE '@", r"^COPY INTO '@"]):
         conn = snowflake.connector.connect(database="analytics", schema="features")
@@ -54,3 +58,9 @@ def store() -> FilesystemArtifactStore:
 def dest(tmp_path: Path) -> str:
     """Where the operator would put the raw extract (a file:// run URI)."""
     return f"file://{tmp_path}/artifacts/demand/runs/manual__2024-03-01/data/raw.parquet"
+
+
+@pytest.fixture
+def executed_sql(fake_snowflake: Any) -> list[str]:
+    """The statements run on fake Snowflake so far in this test."""
+    return snowflake_standin.EXECUTED

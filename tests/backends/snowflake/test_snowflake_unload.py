@@ -1,4 +1,4 @@
-"""The SQL of large extracts: COUNT, COPY INTO unload, REMOVE, SHOW STAGES (fakesnow cannot run the unload itself)."""
+"""The SQL of large extracts: COPY INTO from RESULT_SCAN, REMOVE, SHOW STAGES (fakesnow cannot run the unload)."""
 
 from __future__ import annotations
 
@@ -7,24 +7,27 @@ import pytest
 from airflow_mlprovider.backends.snowflake import unload
 
 
-def test_copy_into_unloads_the_query_as_parquet_with_headers() -> None:
-    sql = unload.copy_into_sql("SELECT * FROM sales WHERE day >= %s;\n", "analytics.features.ml_unload", "ml/raw/")
+QUERY_ID = "01b5c6d7-0000-4a1b-0000-00012345abcd"
+
+
+def test_copy_into_unloads_the_query_result_as_parquet_with_headers() -> None:
+    sql = unload.copy_into_sql(QUERY_ID, 'CAST("DAY" AS DATE) AS "day"', "analytics.features.ml_unload", "ml/raw/")
 
     assert sql == (
-        "COPY INTO '@analytics.features.ml_unload/ml/raw/' FROM (SELECT * FROM sales WHERE day >= %s) "
+        "COPY INTO '@analytics.features.ml_unload/ml/raw/' FROM "
+        f"""(SELECT CAST("DAY" AS DATE) AS "day" FROM TABLE(RESULT_SCAN('{QUERY_ID}'))) """
         "FILE_FORMAT = (TYPE = PARQUET) HEADER = TRUE OVERWRITE = TRUE MAX_FILE_SIZE = 268435456"
     )
 
 
+@pytest.mark.parametrize("query_id", ["", "x'); DROP TABLE sales; --", "a b"])
+def test_a_query_id_that_is_not_one_is_refused(query_id: str) -> None:
+    with pytest.raises(ValueError, match="not a Snowflake query id"):
+        unload.result_scan_sql(query_id, "*")
+
+
 def test_a_retry_first_removes_the_previous_attempts_files() -> None:
     assert unload.remove_sql("@ml_unload", "ml/raw/") == "REMOVE '@ml_unload/ml/raw/'"
-
-
-def test_count_and_columns_wrap_the_query_and_keep_its_placeholders() -> None:
-    assert unload.count_sql(" SELECT a FROM t WHERE b = %s ; ") == (
-        "SELECT COUNT(*) FROM (SELECT a FROM t WHERE b = %s) AS extract_query"
-    )
-    assert unload.columns_sql("SELECT a FROM t") == "SELECT * FROM (SELECT a FROM t) AS extract_query LIMIT 0"
 
 
 @pytest.mark.parametrize(

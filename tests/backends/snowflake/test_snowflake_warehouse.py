@@ -25,7 +25,7 @@ def create_sales(cursor, rows: int) -> None:
     )
 
 
-def test_extract_binds_parameters_and_writes_the_typed_result(fake_snowflake, snowflake_conn_id, store, dest) -> None:
+def test_extract_binds_parameters_and_writes_the_typed_result(fake_snowflake, snowflake_conn_id, store, dest, executed_sql) -> None:
     create_sales(fake_snowflake, 600)
     warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=snowflake_conn_id))
     sql = (
@@ -35,6 +35,7 @@ def test_extract_binds_parameters_and_writes_the_typed_result(fake_snowflake, sn
 
     result = warehouse.extract(sql, [dt.date(2024, 2, 1), "store_1"], dest, store)
 
+    assert executed_sql.count(sql) == 1  # the query ran once, nothing else was run to extract it
     table = pq.read_table(path_of(dest))
     fake_snowflake.execute(
         "SELECT day, store, units_sold, price, promo FROM sales WHERE day >= '2024-02-01' AND store = 'store_1' "
@@ -68,7 +69,8 @@ def test_many_rows_stream_in_bounded_batches(fake_snowflake, snowflake_conn_id, 
 
     parquet = pq.ParquetFile(path_of(dest))
     assert result.rows == parquet.metadata.num_rows == 5000
-    assert parquet.num_row_groups == 5  # one row group per fetched batch: never all rows at once
+    groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    assert max(groups) <= 1000 and len(groups) >= 5  # the connector's chunks, written in bounded row groups
     assert parquet.read().column("units_sold").to_pylist() == list(range(5000))
 
 
@@ -99,19 +101,49 @@ def test_small_extract_stays_local_even_with_an_unload_stage(fake_snowflake, sno
     assert result.uri == dest and result.rows == 100
 
 
-def test_large_extract_is_unloaded_to_the_stage_s3_prefix(fake_snowflake, snowflake_conn_id, store) -> None:
+def test_large_extract_is_unloaded_to_the_stage_s3_prefix(fake_snowflake, snowflake_conn_id, store, executed_sql) -> None:
     create_sales(fake_snowflake, 500)
     fake_snowflake.execute("CREATE STAGE ml_unload URL = 's3://ml-unload/snowflake/'")
     warehouse = SnowflakeWarehouse(
         Warehouse(type="snowflake", conn_id=snowflake_conn_id, unload_stage="ml_unload", unload_threshold_rows=100)
     )
 
-    result = warehouse.extract("SELECT day, units_sold FROM sales WHERE units_sold >= %s", [50], S3_DEST, store)
+    query = "SELECT day, units_sold FROM sales WHERE units_sold >= %s"
+    result = warehouse.extract(query, [50], S3_DEST, store)
 
     # fakesnow acknowledges COPY INTO <stage> without writing files: the Parquet files are real Snowflake's part
     assert result.uri == "s3://ml-unload/snowflake/ml/demand/runs/manual__2024-03-01/data/raw/"
     assert result.rows == 450
     assert result.columns == ("day", "units_sold")
+    assert executed_sql.count(query) == 1  # the query ran once: no COUNT, no second run for the unload
+    (copy,) = [sql for sql in executed_sql if sql.startswith("COPY INTO")]
+    assert "FROM TABLE(RESULT_SCAN('" in copy and "sales" not in copy
+
+
+def test_streamed_and_unloaded_paths_give_one_schema(fake_snowflake, snowflake_conn_id, store, dest, executed_sql) -> None:
+    """The unload's SELECT list (casts and lower-case names) gives what the streamed path writes. fakesnow runs
+    the SELECT list over the query (its RESULT_SCAN ignores a SELECT list); Snowflake's Parquet writer then
+    keeps the cast types."""
+    from airflow_mlprovider.backends.snowflake.result_schema import normalized_select, result_schema
+
+    create_sales(fake_snowflake, 300)
+    query = "SELECT day, store, units_sold, price, promo, price * 2 AS double_price FROM sales ORDER BY units_sold"
+    warehouse = SnowflakeWarehouse(Warehouse(type="snowflake", conn_id=snowflake_conn_id))
+    warehouse.extract(query, [], dest, store)
+    streamed = pq.read_table(path_of(dest))
+
+    fake_snowflake.execute(query)
+    select_list = normalized_select(fake_snowflake.description)
+    assert select_list.startswith('CAST("DAY" AS DATE) AS "day", CAST("STORE" AS VARCHAR) AS "store"')
+    fake_snowflake.execute(f"SELECT {select_list} FROM ({query}) AS extract_query")
+    unloaded = fake_snowflake._arrow_table  # the result as fakesnow's DuckDB typed it (no public Arrow fetch)
+
+    assert unloaded.schema.names == streamed.schema.names == ["day", "store", "units_sold", "price", "promo", "double_price"]
+    assert [str(t) for t in unloaded.schema.types] == [str(t) for t in streamed.schema.types] == [
+        "date32[day]", "string", "int64", "double", "bool", "double",
+    ]
+    assert unloaded.to_pylist() == streamed.to_pylist()
+    assert result_schema(fake_snowflake.description) == streamed.schema
 
 
 def test_an_internal_or_missing_stage_is_a_clear_error(fake_snowflake, snowflake_conn_id, store, dest) -> None:

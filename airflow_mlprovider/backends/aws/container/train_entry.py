@@ -1,6 +1,8 @@
 """SageMaker script-mode training entry point: the model module's train(), then the artifact layout in SM_MODEL_DIR.
 
-SageMaker tars SM_MODEL_DIR (/opt/ml/model) into model.tar.gz: model/ + code/<module>.py + MANIFEST.json.
+SageMaker tars SM_MODEL_DIR (/opt/ml/model) into model.tar.gz: model/ + code/<module>.py + FRAMEWORK.json +
+MANIFEST.json. FRAMEWORK.json records the framework package version this container actually ran, so that the
+worker can refuse to unpickle the model with another release (backends/aws/framework_version.py).
 """
 
 from __future__ import annotations
@@ -9,25 +11,34 @@ import json
 import os
 import shutil
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from mlprovider_artifacts import CODE_DIR, MODEL_DIR, import_module_from_path, write_manifest
 from mlprovider_contract import ModelContext
 
-JOB_HYPERPARAMETER = "mlprovider_job"
+JOB_FILE = "mlprovider_job.json"  # source_bundle.JOB_FILE: shipped beside this file
+FRAMEWORK_FILE = "FRAMEWORK.json"  # framework_version.FRAMEWORK_FILE
 
 
 def read_job() -> dict[str, Any]:
-    config_dir = Path(os.environ.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config"))
-    value = json.loads((config_dir / "hyperparameters.json").read_text())[JOB_HYPERPARAMETER]
-    return value if isinstance(value, dict) else json.loads(value)  # the toolkit may have decoded it already
+    return json.loads((Path(__file__).resolve().parent / JOB_FILE).read_text())
 
 
 def read_channel(name: str) -> Any:
-    import pandas as pd
+    import pandas as pd  # the framework container ships pandas and pyarrow: nothing is installed at start
 
     return pd.read_parquet(os.environ.get(f"SM_CHANNEL_{name.upper()}", f"/opt/ml/input/data/{name}"))
+
+
+def record_framework(out: Path, framework: dict[str, Any]) -> None:
+    package = framework["package"]
+    try:
+        version = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        version = "not installed"
+    (out / FRAMEWORK_FILE).write_text(json.dumps({**framework, "package_version": version}, sort_keys=True))
 
 
 def main() -> None:
@@ -48,6 +59,7 @@ def main() -> None:
     module.train(read_channel("train"), read_channel("validation"), ctx)
     (out / CODE_DIR).mkdir(exist_ok=True)
     shutil.copy2(module_path, out / CODE_DIR / module_path.name)  # the version keeps the code it was trained with
+    record_framework(out, job["framework"])
     write_manifest(out)
 
 
