@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class VariantCounts:
-    """What one variant did during a time window."""
+    """What one variant did during a time window.
+
+    The guardrails need more than a summary per variant: the prediction test needs the count, sum and sum of
+    squares of the numeric predictions (for a variance), the latency test the latency histogram as
+    `latency_buckets`: (upper bound in ms, requests in the bucket) for the non-empty buckets of a bucket grid
+    shared by every variant (a bucket holds latencies above the grid's previous bound, up to its own).
+    `latency_p99_ms` and `prediction_mean` are informative only (shown in reasons, never tested).
+    """
 
     requests: int = 0
     errors_4xx: int = 0
     errors_5xx: int = 0
     latency_p99_ms: float | None = None
     prediction_mean: float | None = None
+    prediction_count: int = 0
+    prediction_sum: float = 0.0
+    prediction_sum_sq: float = 0.0
+    latency_buckets: Any = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "latency_buckets", _buckets(self.latency_buckets))
+
+
+def _buckets(raw: Any) -> tuple[tuple[float, int], ...]:
+    """(bound, count) pairs sorted by bound, from pairs or a {bound: count} mapping (JSON keys are strings);
+    pairs that are not finite, positive numbers are dropped."""
+    items: Iterable[Any] = raw.items() if isinstance(raw, Mapping) else (raw or ())
+    merged: dict[float, int] = {}
+    for item in items:
+        try:
+            bound, count = float(item[0]), int(item[1])
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+        if math.isfinite(bound) and bound > 0 and count > 0:
+            merged[bound] = merged.get(bound, 0) + count
+    return tuple(sorted(merged.items()))

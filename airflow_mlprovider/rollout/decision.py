@@ -6,16 +6,17 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from airflow_mlprovider.rollout import sequential
+from airflow_mlprovider.rollout import guardrails, planning, sequential
 from airflow_mlprovider.rollout.counts import VariantCounts
-from airflow_mlprovider.rollout.guardrails import guardrail_breach
 from airflow_mlprovider.rollout.policy import RolloutPolicy
 from airflow_mlprovider.rollout.state import RolloutState
 
 # Error classes judged, with their share of the significance: the rollback statistic is the weighted mixture
-# of both classes' statistics, so the chance of a false rollback stays alpha in total. 5xx are the model's
+# of every check's statistic, so the chance of a false rollback stays alpha in total. 5xx are the model's
 # own failures and get most of it; 4xx move only when the request contract changes.
 ERROR_CLASSES: dict[str, float] = {"5xx": 0.8, "4xx": 0.2}
+# Each enabled guardrail (latency, prediction) takes this share of the significance from the error classes.
+GUARDRAIL_SHARE = 0.1
 _FIELDS = ("requests", "errors_5xx", "errors_4xx")
 
 
@@ -60,6 +61,22 @@ class _Counts:
         return dict(zip(_FIELDS, self.dump()))
 
 
+def check_shares(policy: RolloutPolicy) -> dict[str, float]:
+    """Every check of the policy with its share of the significance (the false-rollback budget)."""
+    guards = [name for name, limit in (("latency", policy.latency_p99_ratio), ("prediction", policy.prediction_shift))
+              if limit is not None]
+    errors_share = 1 - GUARDRAIL_SHARE * len(guards)
+    return {**{c: s * errors_share for c, s in ERROR_CLASSES.items()}, **{g: GUARDRAIL_SHARE for g in guards}}
+
+
+def _alternatives(check: str) -> tuple[tuple[float, float], ...]:
+    if check == "latency":
+        return guardrails.LATENCY_ALTERNATIVES
+    if check == "prediction":
+        return ((1.0, 0.5), (-1.0, 0.5))  # a shift either way
+    return sequential.ALTERNATIVES
+
+
 def decide(
     policy: RolloutPolicy,
     state: RolloutState,
@@ -67,9 +84,14 @@ def decide(
     candidate: VariantCounts,
     now: float,
 ) -> Decision:
-    """Judge one check. champion/candidate are the counts of the current step's window (step_started_at to now)."""
+    """Judge one check. champion/candidate are the counts of the current step's window (step_started_at to now).
+
+    The decision is final before the last (100 %) step: passing the last partial step completes the rollout,
+    so every decision rests on a same-window comparison with the champion (docs/rollout.md)."""
     ev = state.evidence
-    done_llr = {c: list(ev.get("llr", {}).get(c, [0.0] * len(sequential.ALTERNATIVES))) for c in ERROR_CLASSES}
+    shares = check_shares(policy)
+    done_llr = {c: list(ev.get("llr", {}).get(c, [0.0] * len(_alternatives(c)))) for c in shares}
+    done_acc = {c: float(ev.get("accept", {}).get(c, 0.0)) for c in shares}
     done_cand = _Counts.load(ev.get("done", {}).get("candidate"))
     done_champ = _Counts.load(ev.get("done", {}).get("champion"))
     seen_cand = _Counts.load(ev.get("seen", {}).get("candidate"))
@@ -85,35 +107,44 @@ def decide(
         "step_elapsed_s": round(step_elapsed, 3),
         "window": {"candidate": cand.json(), "champion": champ.json()},
     }
+    if state.weight >= 100:
+        # Only a state written before decisions became final at the last partial step can be here.
+        return Decision("complete", 100.0, f"step {step_pct}%: every partial step passed -> complete", stats, state)
 
     if cand.below(seen_cand) or champ.below(seen_champ):
         # A metrics reset or a late, smaller reading: no data, judged again at the next check.
         note = "counts went backwards since the last check (treated as no data)"
-        return _timeout_or_wait(policy, state, stats, note, elapsed, step_elapsed, step_pct)
+        return _timeout_or_wait(policy, state, stats, note, elapsed, step_elapsed, step_pct, None)
 
-    window_llr = {c: _window_llr(policy, state, cand, champ, done_champ, c) for c in ERROR_CLASSES}
-    total_llr = {c: [a + b for a, b in zip(done_llr[c], window_llr[c])] for c in ERROR_CLASSES}
-    weights = [w for _, w in sequential.ALTERNATIVES]
-    class_log_lr = {c: sequential.log_mixture(total_llr[c], weights) for c in ERROR_CLASSES}
-    allocation = ev.get("allocation") or sequential.start_allocation(ERROR_CLASSES)
-    log_lr = sequential.allocated_log_lr(class_log_lr, ERROR_CLASSES, allocation)
+    window = _window_evidence(policy, cand, champ, champion, candidate, shares)
+    total_llr = {c: [a + b for a, b in zip(done_llr[c], window[c][0])] for c in shares}
+    total_acc = {c: done_acc[c] + window[c][1] for c in shares}
+    class_log_lr = {c: sequential.log_mixture(total_llr[c], [w for _, w in _alternatives(c)]) for c in shares}
+    allocation = ev.get("allocation") or sequential.start_allocation(shares)
+    if set(allocation["classes"]) - set(shares):  # a state from a policy with other checks: start afresh
+        allocation = sequential.start_allocation(shares)
+    log_lr = sequential.allocated_log_lr(class_log_lr, shares, allocation)
     rollback_at = math.log(1 / policy.significance)
     accept_at = math.log(1 - policy.power)
 
     pooled_cand, pooled_champ = done_cand + cand, done_champ + champ
     active = [c for c in ERROR_CLASSES if pooled_cand.errors[c] + pooled_champ.errors[c] > 0]
+    active += [c for c in shares if c not in ERROR_CLASSES and (window[c][2] or any(done_llr[c]))]
     allocation = sequential.reallocate(allocation, active, class_log_lr, log_lr)
-    acceptance = {c: _acceptance_llr(policy, pooled_cand, pooled_champ, c) for c in ERROR_CLASSES}
+    negligible = {c: sequential.negligible_llr(pooled_champ.requests, pooled_champ.errors[c]) for c in ERROR_CLASSES}
     stats.update(
         rollout={"candidate": pooled_cand.json(), "champion": pooled_champ.json()},
         log_lr={c: round(v, 4) for c, v in class_log_lr.items()},
         log_lr_total=round(log_lr, 4),
         rollback_threshold=round(rollback_at, 4),
-        acceptance_log_lr={c: None if v is None else round(v, 4) for c, v in acceptance.items()},
+        acceptance_log_lr={c: round(v, 4) for c, v in total_acc.items()},
+        negligible_log_lr={c: round(v, 4) for c, v in negligible.items()},
         acceptance_threshold=round(accept_at, 4),
+        guardrails={c: window[c][2] for c in shares if c not in ERROR_CLASSES},
     )
     evidence = {  # this window stays open: its counts are remembered, its evidence is recomputed next check
         "llr": done_llr,
+        "accept": done_acc,
         "done": {"candidate": done_cand.dump(), "champion": done_champ.dump()},
         "seen": {"candidate": cand.dump(), "champion": champ.dump()},
         "allocation": allocation,
@@ -122,20 +153,17 @@ def decide(
 
     if log_lr >= rollback_at:
         worst = max(class_log_lr, key=class_log_lr.get)
-        reason = (f"{_compare(worst, pooled_cand, pooled_champ)}: log-likelihood ratio {log_lr:.1f} >= "
-                  f"{rollback_at:.1f} (alpha {policy.significance:.0%}) -> roll back")
+        what = window[worst][2] if worst not in ERROR_CLASSES else _compare(worst, pooled_cand, pooled_champ)
+        reason = (f"{what}: log-likelihood ratio {log_lr:.1f} >= {rollback_at:.1f} "
+                  f"(alpha {policy.significance:.0%}) -> roll back")
         return _rollback(waiting, reason, stats)
 
-    breach = guardrail_breach(policy, champion, candidate)
-    if breach:
-        return _rollback(waiting, f"{breach} -> roll back", stats)
-
-    unproven = [c for c, v in acceptance.items() if v is None or v > accept_at]
+    unproven = [c for c in shares if not _proven(c, total_acc[c], negligible.get(c), accept_at, window[c][2],
+                                                   any(done_llr[c]))]
     if cand.requests >= policy.min_requests and not unproven:
         passed = (f"step {step_pct}% passed: {_compare('5xx', pooled_cand, pooled_champ)}; no increase of "
-                  f"{sequential.DETECTABLE_RATIO:g}x or more (acceptance log-likelihood ratio "
-                  f"{max(acceptance.values()):.1f} <= {accept_at:.1f}, power {policy.power:.0%})")
-        if state.step_index == len(policy.steps) - 1:
+                  f"{sequential.DETECTABLE_RATIO:g}x or more (power {policy.power:.0%})")
+        if state.step_index >= len(policy.steps) - 2:
             return Decision("complete", 100.0, f"{passed} -> complete", stats, replace(waiting, weight=100.0))
         nxt = state.step_index + 1
         advanced = RolloutState(
@@ -145,6 +173,7 @@ def decide(
             step_started_at=now,
             evidence={
                 "llr": total_llr,
+                "accept": total_acc,
                 "done": {"candidate": pooled_cand.dump(), "champion": pooled_champ.dump()},
                 "seen": {"candidate": [0, 0, 0], "champion": [0, 0, 0]},
                 "allocation": allocation,
@@ -152,42 +181,79 @@ def decide(
         )
         return Decision("advance", advanced.weight, f"{passed} -> advance to {policy.steps[nxt]}%", stats, advanced)
 
+    expected = _expected_wait_s(policy, unproven, total_acc, negligible, accept_at, cand, champ, step_elapsed,
+                                pooled_champ)
     if cand.requests < policy.min_requests:
         note = f"{cand.requests:,} of {policy.min_requests:,} candidate requests needed in this step"
-    else:
+    elif unproven[0] in ERROR_CLASSES:
         note = f"{_compare(unproven[0], pooled_cand, pooled_champ)}: not yet enough evidence either way"
-    return _timeout_or_wait(policy, waiting, stats, note, elapsed, step_elapsed, step_pct)
+    else:
+        note = f"{window[unproven[0]][2] or unproven[0]}: not yet enough evidence either way"
+    return _timeout_or_wait(policy, waiting, stats, note, elapsed, step_elapsed, step_pct, expected)
 
 
-def _window_llr(
-    policy: RolloutPolicy, state: RolloutState, cand: _Counts, champ: _Counts, done_champ: _Counts, cls: str
-) -> list[float]:
-    """This window's log-likelihood ratio per alternative. At 100 % the champion serves nothing, so the
-    candidate is compared with the champion's rate over the earlier steps."""
+def _window_evidence(
+    policy: RolloutPolicy, cand: _Counts, champ: _Counts, champion: VariantCounts, candidate: VariantCounts,
+    shares: dict[str, float],
+) -> dict[str, tuple[list[float], float, str | None]]:
+    """Per check: this window's rollback log-LRs per alternative, its acceptance log-LR, and for a guardrail
+    the sentence with its numbers (None while it has too little data to judge)."""
+    out: dict[str, tuple[list[float], float, str | None]] = {}
     tolerance = policy.max_error_rate_increase
-    if state.weight < 100:
-        return [
-            sequential.conditional_llr(cand.requests, cand.errors[cls], champ.requests, champ.errors[cls], tolerance, r)
+    for c in ERROR_CLASSES:
+        rollback = [
+            sequential.conditional_llr(cand.requests, cand.errors[c], champ.requests, champ.errors[c], tolerance, r)
             for r, _ in sequential.ALTERNATIVES
         ]
-    if done_champ.requests == 0:
-        return [0.0] * len(sequential.ALTERNATIVES)
-    reference = sequential.smoothed_rate(done_champ.errors[cls], done_champ.requests)
-    return [
-        sequential.one_sample_llr(cand.requests, cand.errors[cls], reference, tolerance, r)
-        for r, _ in sequential.ALTERNATIVES
-    ]
+        accept = 0.0
+        if champ.requests:
+            reference = sequential.smoothed_rate(champ.errors[c], champ.requests)
+            accept = sequential.acceptance_llr(cand.requests, cand.errors[c], reference, tolerance)
+        out[c] = (rollback, accept, None)
+    tests = {"latency": (guardrails.latency_evidence, policy.latency_p99_ratio),
+             "prediction": (guardrails.prediction_evidence, policy.prediction_shift)}
+    for name, (test, limit) in tests.items():
+        if name not in shares:
+            continue
+        found = test(limit, champion, candidate, policy.min_requests)
+        out[name] = ([0.0] * len(_alternatives(name)), 0.0, None) if found is None else (
+            found.rollback, found.accept, found.summary)
+    return out
 
 
-def _acceptance_llr(policy: RolloutPolicy, cand: _Counts, champ: _Counts, cls: str) -> float | None:
-    """Evidence (over the whole rollout) that the candidate is not worse by the detectable increase;
-    None while the champion has served nothing to compare with."""
-    if champ.requests == 0:
+def _proven(check: str, acceptance: float, negligible: float | None, accept_at: float, summary: str | None,
+            judged_before: bool) -> bool:
+    """Whether a check lets the step advance: its acceptance reached log(beta); for an error class also when
+    the champion's rate of it is shown negligible; a guardrail that never had data does not hold a step."""
+    if acceptance <= accept_at:
+        return True
+    if check in ERROR_CLASSES:
+        return negligible is not None and negligible <= accept_at
+    return summary is None and not judged_before
+
+
+def _expected_wait_s(
+    policy: RolloutPolicy, unproven: list[str], acceptance: dict[str, float], negligible: dict[str, float],
+    accept_at: float, cand: _Counts, champ: _Counts, step_elapsed: float, pooled_champ: _Counts,
+) -> float | None:
+    """Seconds this step is expected to need at the traffic seen in it, if the candidate is as good as the
+    champion; None while no traffic has been seen (nothing to extrapolate from)."""
+    if step_elapsed <= 0 or cand.requests == 0:
         return None
-    reference = sequential.smoothed_rate(champ.errors[cls], champ.requests)
-    return sequential.acceptance_llr(
-        cand.requests, cand.errors[cls], reference, policy.max_error_rate_increase, policy.min_requests
-    )
+    cand_rate, champ_rate = cand.requests / step_elapsed, champ.requests / step_elapsed
+    beta = 1 - policy.power
+    needed = [max(0, policy.min_requests - cand.requests) / cand_rate]
+    for c in unproven:
+        if c not in ERROR_CLASSES:
+            continue
+        rate = sequential.smoothed_rate(pooled_champ.errors[c], pooled_champ.requests)
+        relative = planning.candidate_requests_to_accept(
+            rate, policy.max_error_rate_increase, beta, acceptance[c] - accept_at) / cand_rate
+        shown = (planning.champion_requests_to_negligible(rate, beta, negligible[c] - accept_at) / champ_rate
+                 if champ_rate else math.inf)
+        needed.append(min(relative, shown))
+    wait = max(needed)
+    return round(wait, 1) if math.isfinite(wait) else None
 
 
 def _timeout_or_wait(
@@ -198,14 +264,26 @@ def _timeout_or_wait(
     elapsed: float,
     step_elapsed: float,
     step_pct: int,
+    expected_s: float | None,
 ) -> Decision:
+    stats["expected_wait_s"] = expected_s
+    limit = None
     if elapsed >= policy.timeout_s:
-        return _rollback(state, f"rollout ran {_duration(elapsed)} (timeout {_duration(policy.timeout_s)}) "
-                                f"without a decision; {note} -> roll back", stats)
-    if step_elapsed >= policy.step_timeout_s:
-        return _rollback(state, f"step {step_pct}% ran {_duration(step_elapsed)} (step_timeout "
-                                f"{_duration(policy.step_timeout_s)}) without a decision; {note} -> roll back", stats)
-    return Decision("wait", state.weight, f"step {step_pct}%: {note} -> wait", stats, state)
+        limit = f"rollout ran {planning.duration(elapsed)} (timeout {planning.duration(policy.timeout_s)})"
+    elif step_elapsed >= policy.step_timeout_s:
+        limit = (f"step {step_pct}% ran {planning.duration(step_elapsed)} "
+                 f"(step_timeout {planning.duration(policy.step_timeout_s)})")
+    stats["limit_reached"] = limit is not None
+    if limit and policy.on_timeout == "rollback":
+        return _rollback(state, f"{limit} without a decision; {note} -> roll back (on_timeout: rollback)", stats)
+    if expected_s is None:
+        outlook = "no traffic seen in this step to estimate how long it needs"
+    else:
+        outlook = f"expects ~{planning.duration(expected_s)} more at the traffic seen"
+    if limit:
+        return Decision("wait", state.weight, f"{limit} without a decision; {note}; {outlook} -> keep waiting "
+                                              "(on_timeout: wait)", stats, state)
+    return Decision("wait", state.weight, f"step {step_pct}%: {note}; {outlook} -> wait", stats, state)
 
 
 def _rollback(state: RolloutState, reason: str, stats: dict[str, Any]) -> Decision:
@@ -218,7 +296,3 @@ def _compare(cls: str, cand: _Counts, champ: _Counts) -> str:
 
     return (f"candidate {cls} {rate(cand)} vs champion {rate(champ)} over {cand.requests:,} vs "
             f"{champ.requests:,} requests")
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.0f}m" if seconds >= 120 else f"{seconds:.0f}s"

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from airflow_mlprovider.spec.model import Rollout
 
+# What a step_timeout or timeout does: "wait" keeps the candidate at its step, still watched by the rollback
+# test, until the evidence decides (no healthy model is thrown away for lack of traffic); "rollback" gives up.
+ON_TIMEOUT = ("wait", "rollback")
+
 
 @dataclass(frozen=True)
 class RolloutPolicy:
@@ -21,6 +25,7 @@ class RolloutPolicy:
     timeout_s: float
     latency_p99_ratio: float | None = None
     prediction_shift: float | None = None
+    on_timeout: str = "wait"
 
     def __post_init__(self) -> None:
         steps = tuple(self.steps)
@@ -47,6 +52,8 @@ class RolloutPolicy:
             raise ValueError(f"latency_p99_ratio must be above 1, got {self.latency_p99_ratio}")
         if self.prediction_shift is not None and self.prediction_shift <= 0:
             raise ValueError(f"prediction_shift must be positive, got {self.prediction_shift}")
+        if self.on_timeout not in ON_TIMEOUT:
+            raise ValueError(f"on_timeout must be one of {sorted(ON_TIMEOUT)}, got {self.on_timeout!r}")
 
     @classmethod
     def from_spec(cls, rollout: Rollout) -> RolloutPolicy:
@@ -62,4 +69,5 @@ class RolloutPolicy:
             timeout_s=rollout.timeout_s,
             latency_p99_ratio=rollout.guardrails.latency_p99_ratio,
             prediction_shift=rollout.guardrails.prediction_shift,
+            on_timeout=rollout.on_timeout,
         )

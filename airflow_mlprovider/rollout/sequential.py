@@ -15,11 +15,14 @@ sum per alternative. The rollback statistic is a mixture over the alternatives, 
 martingale under the null: by Ville's inequality it ever reaches 1/alpha with probability at most alpha,
 however often it is looked at.
 
-Acceptance ("not worse", which lets a step advance) asks the candidate's own errors, pooled over the
-rollout, whether its rate is below the detectable increase over the champion's pooled rate: a Poisson
-likelihood ratio of "that bad" vs "within tolerance" that falls to beta with probability at most beta when
-the candidate really is that bad. Unlike the conditional test it also learns from requests without errors,
-so a class without any error still passes once enough requests were served.
+Acceptance ("not worse", which lets a step advance) is the other side of the test: the candidate's own
+errors in each window against the champion's rate in the same window, a Poisson likelihood ratio of "the
+detectable increase" (DETECTABLE_RATIO x the tolerated rate, relative: no absolute floor) vs "within
+tolerance", summed over the windows. It falls to beta with probability at most beta when the candidate
+really is that bad, at any base rate. A class whose champion rate is negligible (below NEGLIGIBLE_RATE,
+shown by the champion's own requests) needs no relative proof: a relative increase of a rate that small
+cannot be told apart in any reasonable time, and a new error source there is still watched by the
+rollback test.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ import math
 # requests of a test told the bad rate in advance (docs/rollout.md, benchmark).
 ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.3), (3.0, 0.7))
 DETECTABLE_RATIO = ALTERNATIVES[0][0]
+# Error rates below this are negligible: their relative increases are not proven absent before a step
+# advances (a champion at a quarter of it needs ~16,000 requests to show it). Half the rarest base rate
+# the rollout is specified for (0.05 %), so that a class at that rate is never mistaken for negligible.
+NEGLIGIBLE_RATE = 0.00025
 
 
 def smoothed_rate(errors: int, requests: int) -> float:
@@ -63,30 +70,39 @@ def conditional_llr(
     return candidate_errors * math.log(p1 / p0) + champion_errors * math.log((1 - p1) / (1 - p0))
 
 
-def one_sample_llr(
-    candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float, ratio: float
-) -> float:
-    """Poisson log-likelihood ratio, alternative `ratio` vs null, of the candidate's errors against a known
-    champion rate (used when the champion serves nothing in the window, at 100 %)."""
+def acceptance_llr(candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float) -> float:
+    """Poisson log-likelihood ratio, detectable increase vs within tolerance, of the candidate's errors against
+    the champion's rate in the same window. Relative only: no absolute floor, so it has the same power against
+    a doubling at 0.05 % as at 5 %."""
     null_rate = reference_rate + tolerance
     if candidate_requests == 0 or null_rate <= 0:
         return 0.0
-    return candidate_errors * math.log(ratio) - candidate_requests * (ratio - 1) * null_rate
+    return candidate_errors * math.log(DETECTABLE_RATIO) - candidate_requests * (DETECTABLE_RATIO - 1) * null_rate
 
 
-def acceptance_llr(
-    candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float, min_requests: int
-) -> float:
-    """Poisson log-likelihood ratio, detectable increase vs within tolerance, of the candidate's errors.
+def acceptance_drift(rate: float, tolerance: float) -> float:
+    """Expected change of acceptance_llr per candidate request when both variants err at `rate`
+    (negative: a healthy candidate proves itself in about log(1/beta) / -drift requests)."""
+    return rate * math.log(DETECTABLE_RATIO) - (DETECTABLE_RATIO - 1) * (rate + tolerance)
 
-    The detectable rate is DETECTABLE_RATIO times the tolerated rate, but at least one more error per
-    min_requests requests: rarer differences cannot be told apart at the traffic a step waits for.
-    """
-    null_rate = reference_rate + tolerance
-    detectable_rate = max(DETECTABLE_RATIO * null_rate, null_rate + 1 / min_requests)
-    if candidate_requests == 0 or null_rate <= 0:
-        return 0.0
-    return candidate_errors * math.log(detectable_rate / null_rate) - candidate_requests * (detectable_rate - null_rate)
+
+def negligible_llr(requests: int, errors: int) -> float:
+    """Poisson log-likelihood ratio of "the rate is NEGLIGIBLE_RATE" vs "a quarter of it" for the champion's
+    errors of one class: at or below log(beta) the class is shown negligible with error at most beta."""
+    low = NEGLIGIBLE_RATE / 4
+    return errors * math.log(4) - requests * (NEGLIGIBLE_RATE - low)
+
+
+def negligible_drift(rate: float) -> float:
+    """Expected change of negligible_llr per champion request at a true error rate `rate`."""
+    return rate * math.log(4) - 0.75 * NEGLIGIBLE_RATE
+
+
+def gaussian_shift_llr(information: float, z: float, shift: float) -> float:
+    """Log-likelihood ratio of a mean difference of `shift` standard deviations vs none, given the observed
+    standardized difference z and the information n_c * n_b / (n_c + n_b): an exponential martingale in the
+    information when there is no shift (the always-valid sequential z-test)."""
+    return information * (shift * z - shift * shift / 2)
 
 
 def log_mixture(llrs: list[float], weights: list[float]) -> float:

@@ -147,6 +147,7 @@ class Rollout:
     step_timeout_s: float = 3600.0
     timeout_s: float = 10800.0
     guardrails: Guardrails = field(default_factory=Guardrails)
+    on_timeout: str = "wait"
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,7 @@ class ModelSpec:
                 step_timeout_s=seconds(ro.get("step_timeout", "1h")),
                 timeout_s=seconds(ro.get("timeout", "3h")),
                 guardrails=Guardrails(**ro.get("guardrails", {})),
+                on_timeout=ro.get("on_timeout", "wait"),
             ),
             notify=Notify(**d.get("notify", {})),
             raw=d,

@@ -13,8 +13,11 @@ from airflow_mlprovider.spec.model import Guardrails, Rollout
 POLICY = RolloutPolicy.from_spec(Rollout(guardrails=Guardrails(latency_p99_ratio=2.0, prediction_shift=0.1)))
 count = st.integers(min_value=0, max_value=10**9)
 measure = st.none() | st.floats(allow_nan=True, allow_infinity=True)
+buckets = st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**6)), max_size=6)
 variant = st.builds(VariantCounts, requests=count, errors_4xx=count, errors_5xx=count,
-                    latency_p99_ms=measure, prediction_mean=measure)
+                    latency_p99_ms=measure, prediction_mean=measure, prediction_count=count,
+                    prediction_sum=st.floats(allow_nan=True, allow_infinity=True),
+                    prediction_sum_sq=st.floats(allow_nan=True, allow_infinity=True), latency_buckets=buckets)
 checks = st.lists(st.tuples(variant, variant, st.floats(min_value=0, max_value=4000)), min_size=1, max_size=12)
 
 
@@ -46,19 +49,21 @@ def test_any_counts_give_a_valid_decision(checks_):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(min_value=1, max_value=600), min_size=1, max_size=40))
-def test_no_data_waits_until_a_timeout_then_rolls_back(gaps):
-    state, now = RolloutState.start(POLICY, 0.0), 0.0
-    for gap in [*gaps, POLICY.timeout_s]:
+@given(st.lists(st.floats(min_value=1, max_value=600), min_size=1, max_size=40), st.sampled_from(["wait", "rollback"]))
+def test_no_data_waits_until_a_timeout_then_does_what_on_timeout_says(gaps, on_timeout):
+    policy = RolloutPolicy(**{**POLICY.__dict__, "on_timeout": on_timeout})
+    state, now = RolloutState.start(policy, 0.0), 0.0
+    for gap in [*gaps, policy.timeout_s]:
         now += gap
-        decision = decide(POLICY, state, VariantCounts(), VariantCounts(), now)
-        if now < POLICY.step_timeout_s:
-            assert decision.action == "wait" and decision.weight == POLICY.steps[0]
+        decision = decide(policy, state, VariantCounts(), VariantCounts(), now)
+        if now < policy.step_timeout_s or on_timeout == "wait":
+            assert decision.action == "wait" and decision.weight == policy.steps[0]
+            assert decision.stats["limit_reached"] == (now >= policy.step_timeout_s)
         else:
             assert decision.action == "rollback" and decision.weight == 0 and "timeout" in decision.reason
             return
         state = decision.state
-    raise AssertionError("never timed out")
+    assert on_timeout == "wait", "never timed out"
 
 
 @given(st.floats(min_value=0, max_value=100))

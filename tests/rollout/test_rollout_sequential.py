@@ -29,17 +29,26 @@ def test_no_errors_or_no_traffic_is_no_evidence(counts):
     assert sequential.conditional_llr(*counts, tolerance=0.0, ratio=3.0) == 0.0
 
 
-def test_one_sample_llr_is_poisson():
-    # 20 errors in 1,000 requests vs a 1 % reference, ratio 2: 20 ln 2 - 1000 * 0.01.
-    assert sequential.one_sample_llr(1000, 20, 0.01, 0.0, 2.0) == pytest.approx(20 * math.log(2) - 10)
-
-
-def test_acceptance_uses_the_detectable_ratio_and_an_absolute_floor():
+def test_acceptance_is_relative_at_any_base_rate():
     # 1 % reference: detectable 1.5 %; 3,000 requests with 30 errors: 30 ln 1.5 - 3000 * 0.005.
-    assert sequential.acceptance_llr(3000, 30, 0.01, 0.0, 200) == pytest.approx(30 * math.log(1.5) - 15)
-    # No errors anywhere: the detectable rate is one error per min_requests more, so 600 clean requests give -3.
-    reference = sequential.smoothed_rate(0, 10_000)
-    assert sequential.acceptance_llr(600, 0, reference, 0.0, 200) == pytest.approx(-3.0)
+    assert sequential.acceptance_llr(3000, 30, 0.01, 0.0) == pytest.approx(30 * math.log(1.5) - 15)
+    # The same error counts at a base rate 100x lower need 100x the requests: no absolute floor.
+    assert sequential.acceptance_llr(300_000, 30, 0.0001, 0.0) == pytest.approx(30 * math.log(1.5) - 15)
+    assert sequential.acceptance_drift(0.01, 0.0) == pytest.approx(0.01 * math.log(1.5) - 0.005)
+
+
+def test_negligible_rates_are_shown_by_the_champions_requests():
+    # No error: log(4) per error, 0.75 x NEGLIGIBLE_RATE per request.
+    rate = sequential.NEGLIGIBLE_RATE
+    assert sequential.negligible_llr(16_000, 0) == pytest.approx(-16_000 * 0.75 * rate)
+    assert sequential.negligible_llr(16_000, 2) == pytest.approx(2 * math.log(4) - 16_000 * 0.75 * rate)
+    # A champion at the rarest supported base rate (0.05 %) is never shown negligible: its drift is positive.
+    assert sequential.negligible_drift(0.0005) > 0 > sequential.negligible_drift(0.0)
+
+
+def test_gaussian_shift_llr_is_the_normal_likelihood_ratio():
+    # information 100, observed shift 0.3 sd, alternative 0.5 sd: 100 * (0.5 * 0.3 - 0.125).
+    assert sequential.gaussian_shift_llr(100, 0.3, 0.5) == pytest.approx(100 * (0.15 - 0.125))
 
 
 def test_log_mixture():

@@ -1,0 +1,93 @@
+"""How long a healthy candidate needs at a given traffic: for decide()'s waiting messages and for deploy to
+warn up front when the policy's limits cannot be met at the traffic the endpoint has."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from airflow_mlprovider.rollout import sequential
+from airflow_mlprovider.rollout.policy import RolloutPolicy
+
+#: the error rates assumed when the caller knows none: a typical service (1 % 5xx, no 4xx)
+TYPICAL_ERROR_RATES: Mapping[str, float] = {"5xx": 0.01, "4xx": 0.0}
+
+
+def candidate_requests_to_accept(error_rate: float, tolerance: float, beta: float, distance: float | None = None) -> float:
+    """Candidate requests a healthy candidate (same rate as the champion) needs for the relative acceptance of
+    one error class to move `distance` nats down (default: from 0 to log(beta)); inf if it never gets there."""
+    drift = sequential.acceptance_drift(error_rate, tolerance)
+    need = math.log(1 / beta) if distance is None else distance
+    return need / -drift if drift < 0 else math.inf
+
+
+def champion_requests_to_negligible(error_rate: float, beta: float, distance: float | None = None) -> float:
+    """Champion requests that show a class negligible (see sequential.NEGLIGIBLE_RATE); inf if it is not."""
+    drift = sequential.negligible_drift(error_rate)
+    need = math.log(1 / beta) if distance is None else distance
+    return need / -drift if drift < 0 else math.inf
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """Expected seconds a healthy candidate spends in each partial step, and the limits it would break."""
+
+    requests_per_s: float
+    step_s: tuple[float, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.step_s)
+
+    @property
+    def feasible(self) -> bool:
+        """True when every step is expected to finish within step_timeout and the rollout within timeout."""
+        return not self.problems
+
+
+def plan_rollout(
+    policy: RolloutPolicy, requests_per_s: float, error_rates: Mapping[str, float] = TYPICAL_ERROR_RATES
+) -> RolloutPlan:
+    """Can the policy's limits be met at `requests_per_s` (the endpoint's total traffic) when the champion
+    errs at `error_rates` ({"5xx": rate, "4xx": rate}) and the candidate is as good?
+
+    The first step carries the acceptance test (the relative test, or the champion's rate shown negligible,
+    whichever comes first); every later partial step needs min_requests. The last step (100 %) is the
+    finalize: the decision is taken before it (docs/rollout.md). Expected values, rounded up to checks.
+    """
+    beta = 1 - policy.power
+    partial = policy.steps[:-1]
+    step_s = []
+    for index, percent in enumerate(partial):
+        candidate_rate = requests_per_s * percent / 100
+        champion_rate = requests_per_s - candidate_rate
+        if candidate_rate <= 0:
+            step_s.append(math.inf)
+            continue
+        needed = policy.min_requests / candidate_rate
+        if index == 0:
+            for rate in error_rates.values():
+                relative = candidate_requests_to_accept(rate, policy.max_error_rate_increase, beta) / candidate_rate
+                negligible = champion_requests_to_negligible(rate, beta) / champion_rate
+                needed = max(needed, min(relative, negligible))
+        step_s.append(policy.check_interval_s * math.ceil(needed / policy.check_interval_s) if math.isfinite(needed)
+                      else math.inf)
+    problems = [
+        f"step {percent}% needs ~{duration(s)} at {requests_per_s:g} req/s (step_timeout {duration(policy.step_timeout_s)})"
+        for percent, s in zip(partial, step_s) if s > policy.step_timeout_s
+    ]
+    if sum(step_s) > policy.timeout_s:
+        problems.append(f"the rollout needs ~{duration(sum(step_s))} at {requests_per_s:g} req/s "
+                        f"(timeout {duration(policy.timeout_s)})")
+    return RolloutPlan(requests_per_s, tuple(step_s), tuple(problems))
+
+
+def duration(seconds: float) -> str:
+    """A duration for people: 45s, 12m, 3.5h, or 'never' for infinity."""
+    if not math.isfinite(seconds):
+        return "never"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 60:.0f}m" if seconds >= 120 else f"{seconds:.0f}s"
