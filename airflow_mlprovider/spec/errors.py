@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
-DURATION_WORDS = "a whole number of seconds or a string like 90s, 10m, 2h"
+DURATION_WORDS = "a positive whole number of seconds or a string like 90s, 10m, 2h"
 
 # Regular expressions of the schema, said in words (keyed by the pattern text itself).
 PATTERN_WORDS = {

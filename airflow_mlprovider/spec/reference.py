@@ -41,7 +41,7 @@ Schemas and `serving.example_requests` fit the request schema; the model module 
 `preprocess(raw, ctx)`, `train(train, validation, ctx)` and `load(artifact_dir)`; no two specs share a
 `model`.
 
-Durations are a whole number of seconds or a string like `90s`, `10m`, `2h`, `1d`.
+Durations are a positive whole number of seconds or a string like `90s`, `10m`, `2h`, `1d`.
 """
 
 EXAMPLE = """\
