@@ -135,16 +135,20 @@ def code_module_path(artifact_dir: str | os.PathLike[str]) -> Path:
     return modules[0]
 
 
-def load_predictor(
-    artifact_dir: str | os.PathLike[str], expected_digest: str | None = None
-) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Verify the artifact (against `expected_digest`, the registry's, when given), import its training-time
-    code and return load(model_dir)'s predict function."""
+def import_verified_code(artifact_dir: str | os.PathLike[str], expected_digest: str | None = None) -> ModuleType:
+    """Verify the artifact (against `expected_digest`, the registry's, when given) and import its training-time code."""
     if expected_digest is None:
         verify_manifest(artifact_dir)
     else:
         verify_artifact(artifact_dir, expected_digest)
-    module = import_module_from_path(code_module_path(artifact_dir))
+    return import_module_from_path(code_module_path(artifact_dir))
+
+
+def load_predictor(
+    artifact_dir: str | os.PathLike[str], expected_digest: str | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Verify the artifact, import its training-time code and return load(model_dir)'s predict function."""
+    module = import_verified_code(artifact_dir, expected_digest)
     predict = module.load(str(Path(artifact_dir) / MODEL_DIR))
     if not callable(predict):
         raise TypeError(f"{module.__file__}: load() must return a callable predict(request) -> dict")

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from airflow_mlprovider.artifacts import MODEL_DIR, code_module_path, import_module_from_path, verify_manifest
+from airflow_mlprovider.artifacts import MODEL_DIR, import_verified_code
 
 #: per-row and batch predictions agree when |batch - row| <= BATCH_ATOL + BATCH_RTOL * |row|
 BATCH_RTOL = 1e-6
@@ -38,19 +38,21 @@ class LoadedModel:
     predict_batch: Callable[[Any], Any] | None
 
 
-def load_model(artifact_dir: str | Path) -> LoadedModel:
-    """Verify the artifact, import its training-time code, and call load() (and load_batch() if defined)."""
-    verify_manifest(artifact_dir)
-    module = import_module_from_path(code_module_path(artifact_dir))
+def load_model(artifact_dir: str | Path, expected_digest: str | None = None) -> LoadedModel:
+    """Check the artifact (registry digest, framework release), import its code once, call load() and load_batch()."""
+    from airflow_mlprovider.backends.aws.framework_version import check_framework_version
+
+    check_framework_version(artifact_dir)  # before anything is unpickled
+    module = import_verified_code(artifact_dir, expected_digest)
     model_dir = str(Path(artifact_dir) / MODEL_DIR)
-    predict = module.load(model_dir)
-    if not callable(predict):
-        raise TypeError(f"{module.__file__}: load() must return a callable predict(request) -> dict")
+    functions = {"load": module.load(model_dir)}
     load_batch = getattr(module, "load_batch", None)
-    predict_batch = load_batch(model_dir) if callable(load_batch) else None
-    if predict_batch is not None and not callable(predict_batch):
-        raise TypeError(f"{module.__file__}: load_batch() must return a callable predict_batch(frame) -> predictions")
-    return LoadedModel(predict, predict_batch)
+    if callable(load_batch):
+        functions["load_batch"] = load_batch(model_dir)
+    for name, function in functions.items():
+        if not callable(function):
+            raise TypeError(f"{module.__file__}: {name}() must return a function, got {type(function).__name__}")
+    return LoadedModel(functions["load"], functions.get("load_batch"))
 
 
 def json_safe(value: Any) -> Any:

@@ -110,3 +110,18 @@ def test_load_model_finds_the_optional_batch_function(tmp_path: Path) -> None:
     model = load_model(folder)
     assert model.predict({"x": 2}) == {"prediction": 6.0}
     assert model.predict_batch(pd.DataFrame({"x": [1.0, 2.0]})).tolist() == [3.0, 6.0]
+
+
+def test_load_model_refuses_an_artifact_that_is_not_the_registered_one(tmp_path: Path) -> None:
+    from airflow_mlprovider.artifacts import TamperedArtifactError
+
+    folder = tmp_path / "artifact"
+    (folder / "model").mkdir(parents=True)
+    (folder / "code").mkdir()
+    (folder / "code" / "m.py").write_text("def load(d):\n    return lambda r: {'prediction': 1}\n")
+    registered = write_manifest(folder)["digest"]
+    assert load_model(folder, registered).predict({}) == {"prediction": 1}
+    (folder / "code" / "m.py").write_text("def load(d):\n    return lambda r: {'prediction': 2}\n")
+    write_manifest(folder)  # tampered code with a recomputed manifest
+    with pytest.raises(TamperedArtifactError, match="not the registered digest"):
+        load_model(folder, registered)
