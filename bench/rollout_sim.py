@@ -1,112 +1,201 @@
-"""Rollout benchmark: the sequential decide() vs linear traffic shifting with an alarm, on simulated traffic.
+"""Rollout benchmark: decide() on families of simulated traffic, each figure printed with its goal and PASS/FAIL.
 
-    python bench/rollout_sim.py [--rollouts 4000] [--seed 1] [--workers 2]
+    python bench/rollout_sim.py [--quick] [--rollouts N] [--seed 1] [--workers 2] [--family NAME ...]
 
-Policy = the spec's rollout defaults. Traffic: 100 req/s, Poisson arrivals, champion 5xx rate 1 %.
+Every rollout calls the real decide() every check_interval with the window's counts, as the trigger does.
+Policy = the spec's rollout defaults (plus the guardrail under test in the guardrail families). Families:
+
+- tuned: 100 req/s, champion 1 % 5xx; candidates 1 %, 1.5 %, 3 % (and SageMaker-style linear shifting)
+- doubling: 5xx or 4xx doubled at base rates 0.05 %..5 % (100 req/s); healthy candidates at the same rates
+- low-traffic: 0.1-1 req/s in total, healthy and doubled candidates, watched for 12 hours
+- traffic-outage: no traffic at all for 1-3 hours during the first step
+- shared-outage: both variants at 20 % 5xx for 2 minutes from the start of each partial step (the last one
+  decides the rollout: there is no judged 100 % step)
+- prediction: mean shift of 0 and 0.5 standard deviations at several scales (mean 0, a mean 10^4 x the
+  spread, class probabilities), guardrail prediction_shift 0.5
+- latency: the candidate's latencies x1 and x3 (two latency shapes), guardrail latency_p99_ratio 1.5
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from airflow_mlprovider.rollout import decision
 from airflow_mlprovider.rollout.policy import RolloutPolicy
 from airflow_mlprovider.rollout.sequential import wald_expected_sample_size
-from airflow_mlprovider.rollout.simulator import RolloutOutcome, simulate_linear_baseline, simulate_rollout
-from airflow_mlprovider.spec.model import Rollout
+from airflow_mlprovider.rollout.simulator import RolloutOutcome, Scenario, simulate_linear_baseline, simulate_rollout
+from airflow_mlprovider.spec.model import Guardrails, Rollout
 
-REQUESTS_PER_S = 100.0
-CHAMPION_RATE = 0.01
-SCENARIOS = {"good": 0.01, "slightly bad": 0.015, "bad": 0.03}
 ALPHA, BETA = 0.01, 0.05  # for the reference SPRT's expected sample size
+BASE_RATES = (0.0005, 0.002, 0.01, 0.05)
+HOUR = 3600.0
 
 
-def run_batch(method: str, candidate_rate: float, rollouts: int, seed: int) -> list[RolloutOutcome]:
+@dataclass(frozen=True)
+class Row:
+    """One simulated population: a scenario under a policy, and the goals its figures must meet."""
+
+    family: str
+    label: str
+    scenario: Scenario
+    goals: tuple[str, ...]  # names of the checks in GOALS
+    guardrails: Guardrails = field(default_factory=Guardrails)
+    sprt: tuple[float, float] | None = None  # (p0, p1) for the Wald reference
+    rollouts: float = 1.0  # share of --rollouts
+    baseline: bool = False
+
+
+def rows() -> list[Row]:
+    out = [
+        Row("tuned", "good 1% -> 1%", Scenario(), ("false<=0.75%", "median<=8.8min"), baseline=True),
+        Row("tuned", "slightly bad 1% -> 1.5%", Scenario(candidate_5xx=0.015), ("caught>=97.7%", "mean<=5724"),
+            sprt=(0.01, 0.015), baseline=True),
+        Row("tuned", "bad 1% -> 3%", Scenario(candidate_5xx=0.03), ("caught>=100%", "mean<=476"),
+            sprt=(0.01, 0.03), baseline=True),
+    ]
+    for cls in ("5xx", "4xx"):
+        for base in BASE_RATES:
+            rates = {f"champion_{cls}": base, f"candidate_{cls}": base}
+            if cls == "4xx":
+                rates.update(champion_5xx=0.0, candidate_5xx=0.0)
+            healthy = Scenario(**rates, horizon_s=8 * HOUR)
+            share = 0.25 if base < 0.001 else 0.5  # the rarest rates take hours per rollout
+            out.append(Row("doubling", f"{cls} {base:.2%} healthy", healthy, ("false<=1%",), rollouts=share))
+            out.append(Row("doubling", f"{cls} {base:.2%} -> {2 * base:.2%}",
+                           replace(healthy, **{f"candidate_{cls}": 2 * base}), ("caught>=95%", "mean<=1.5 SPRT"),
+                           sprt=(base, 2 * base), rollouts=share))
+    for rate in (0.1, 0.3, 1.0):
+        low = Scenario(requests_per_s=rate, horizon_s=12 * HOUR)
+        out.append(Row("low-traffic", f"{rate:g} req/s healthy", low, ("false<=2%",), rollouts=0.1))
+        out.append(Row("low-traffic", f"{rate:g} req/s 1% -> 2%", replace(low, candidate_5xx=0.02),
+                       ("advanced<=5%",), rollouts=0.1))
+    for hours in (1, 3):
+        gap = Scenario(traffic_gaps=((120.0, 120.0 + hours * HOUR),), horizon_s=(hours + 6) * HOUR)
+        out.append(Row("traffic-outage", f"{hours}h without traffic, healthy", gap, ("false<=2%",), rollouts=0.25))
+        out.append(Row("traffic-outage", f"{hours}h without traffic, 1% -> 2%", replace(gap, candidate_5xx=0.02),
+                       ("caught>=95%",), rollouts=0.25))
+    for step in range(3):
+        out.append(Row("shared-outage", f"20% 5xx for 2 min from step {step}", Scenario(outage_step=step),
+                       ("false<=2%",), rollouts=0.5))
+    prediction = Guardrails(prediction_shift=0.5)
+    for kind, mean, sd in (("normal", 0.0, 1.0), ("normal", 1e4, 1.0), ("probability", 0.2, 0.15)):
+        scale = f"{kind} mean {mean:g} sd {sd:g}"
+        shifting = Scenario(prediction=kind, prediction_mean=mean, prediction_sd=sd)
+        out.append(Row("prediction", f"{scale}, no shift", shifting, ("false<=1%",), prediction, rollouts=0.25))
+        out.append(Row("prediction", f"{scale}, shift 0.5 sd", replace(shifting, prediction_shift_sd=0.5),
+                       ("caught>=95%", "mean<=3000"), prediction, rollouts=0.25))
+    latency = Guardrails(latency_p99_ratio=1.5)
+    for sigma in (0.3, 1.0):
+        slow = Scenario(latency_median_ms=20.0, latency_sigma=sigma)
+        out.append(Row("latency", f"log-sd {sigma:g}, 1x", slow, ("false<=1%",), latency, rollouts=0.25))
+        out.append(Row("latency", f"log-sd {sigma:g}, 3x", replace(slow, latency_factor=3.0), ("caught>=99%",),
+                       latency, rollouts=0.25))
+    return out
+
+
+def run_row(row: Row, rollouts: int, seed: int) -> tuple[dict[str, float], dict[str, float] | None]:
+    policy = RolloutPolicy.from_spec(Rollout(guardrails=row.guardrails))
     rng = np.random.default_rng(seed)
-    if method == "sequential":
-        policy = RolloutPolicy.from_spec(Rollout())
-        return [simulate_rollout(policy, CHAMPION_RATE, candidate_rate, REQUESTS_PER_S, rng) for _ in range(rollouts)]
-    return [simulate_linear_baseline(CHAMPION_RATE, candidate_rate, REQUESTS_PER_S, rng) for _ in range(rollouts)]
+    outcomes = [simulate_rollout(policy, row.scenario, rng) for _ in range(rollouts)]
+    baseline = None
+    if row.baseline:
+        s = row.scenario
+        baseline = summarize([simulate_linear_baseline(s.champion_5xx, s.candidate_5xx, s.requests_per_s, rng)
+                              for _ in range(rollouts)])
+    return summarize(outcomes), baseline
 
 
 def summarize(outcomes: list[RolloutOutcome]) -> dict[str, float]:
     back = [o for o in outcomes if o.rolled_back]
-    done = [o for o in outcomes if not o.rolled_back]
+    done = [o for o in outcomes if o.action == "complete"]
+    waiting = [o for o in outcomes if o.action == "wait"]
     requests = np.array([o.candidate_requests for o in back]) if back else np.array([np.nan])
-    errors = np.array([o.candidate_errors for o in back]) if back else np.array([np.nan])
+    estimates = [o.expected_wait_s for o in waiting if o.expected_wait_s is not None]
     return {
+        "n": len(outcomes),
         "rollback_rate": len(back) / len(outcomes),
+        "advanced_rate": sum(o.action == "complete" or o.last_step > 0 for o in outcomes if not o.rolled_back)
+        / len(outcomes),
+        "waiting_rate": len(waiting) / len(outcomes),
         "req_mean": float(np.mean(requests)),
         "req_se": float(np.std(requests) / np.sqrt(len(requests))),
         "req_median": float(np.median(requests)),
-        "req_p95": float(np.percentile(requests, 95)),
-        "err_mean": float(np.mean(errors)),
-        "err_median": float(np.median(errors)),
-        "err_p95": float(np.percentile(errors, 95)),
-        "minutes_to_100": float(np.median([o.duration_s for o in done])) / 60 if done else float("nan"),
+        "minutes_to_100": float(np.median([o.duration_s for o in done])) / 60 if done else math.nan,
+        "estimate_h": float(np.median(estimates)) / HOUR if estimates else math.nan,
     }
+
+
+def goal(name: str, r: dict[str, float], sprt_bound: float | None) -> tuple[str, bool]:
+    """The figure a goal is about, and whether it holds."""
+    checks: dict[str, Callable[[], tuple[str, bool]]] = {
+        "false<=0.75%": lambda: (f"rolled back {r['rollback_rate']:.2%} (goal <= 0.75%)", r["rollback_rate"] <= 0.0075),
+        "false<=1%": lambda: (f"rolled back {r['rollback_rate']:.2%} (goal <= 1%)", r["rollback_rate"] <= 0.01),
+        "false<=2%": lambda: (f"rolled back {r['rollback_rate']:.2%} (goal <= 2%)", r["rollback_rate"] <= 0.02),
+        "median<=8.8min": lambda: (f"median {r['minutes_to_100']:.1f} min to 100% (goal <= 8.8)",
+                                   r["minutes_to_100"] <= 8.8),
+        "caught>=95%": lambda: (f"caught {r['rollback_rate']:.1%} (goal >= 95%)", r["rollback_rate"] >= 0.95),
+        "caught>=97.7%": lambda: (f"caught {r['rollback_rate']:.1%} (goal >= 97.7%)", r["rollback_rate"] >= 0.977),
+        "caught>=99%": lambda: (f"caught {r['rollback_rate']:.1%} (goal >= 99%)", r["rollback_rate"] >= 0.99),
+        "caught>=100%": lambda: (f"caught {r['rollback_rate']:.1%} (goal 100%)", r["rollback_rate"] >= 1.0),
+        "advanced<=5%": lambda: (f"advanced {r['advanced_rate']:.1%}, caught {r['rollback_rate']:.1%}, waiting "
+                                 f"{r['waiting_rate']:.1%} (goal advanced <= 5%)", r["advanced_rate"] <= 0.05),
+        "mean<=5724": lambda: (f"mean {r['req_mean']:,.0f} req (se {r['req_se']:,.0f}; goal <= 5,724)",
+                               r["req_mean"] <= 5724),
+        "mean<=476": lambda: (f"mean {r['req_mean']:,.0f} req (se {r['req_se']:,.0f}; goal <= 476)", r["req_mean"] <= 476),
+        "mean<=3000": lambda: (f"mean {r['req_mean']:,.0f} req (goal <= 3,000)", r["req_mean"] <= 3000),
+        "mean<=1.5 SPRT": lambda: (f"mean {r['req_mean']:,.0f} req (se {r['req_se']:,.0f}; goal <= 1.5 x SPRT "
+                                   f"= {sprt_bound:,.0f})", r["req_mean"] <= sprt_bound),
+    }
+    return checks[name]()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # The goals are on means: with 1,000 rollouts the 3 % row's mean still moves by about +-10 requests.
-    parser.add_argument("--rollouts", type=int, default=4000, help="rollouts per scenario and method")
+    parser.add_argument("--rollouts", type=int, default=2000, help="rollouts per row (families run a share of it)")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the rollouts: a smoke run (~1 min)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--family", nargs="*", help="only these families")
     args = parser.parse_args()
+    total = args.rollouts // 10 if args.quick else args.rollouts
+    selected = [r for r in rows() if not args.family or r.family in args.family]
 
-    policy = RolloutPolicy.from_spec(Rollout())
-    print(f"policy (spec defaults): {policy}")
-    print(f"traffic {REQUESTS_PER_S:.0f} req/s, champion 5xx {CHAMPION_RATE:.1%}, {args.rollouts} rollouts per row\n")
+    print(f"policy (spec defaults): {RolloutPolicy.from_spec(Rollout())}")
+    print(f"false-rollback budget (significance shares): {decision.check_shares(RolloutPolicy.from_spec(Rollout()))}"
+          f" without guardrails; each enabled guardrail takes {decision.GUARDRAIL_SHARE:g}")
+    print(f"{total} rollouts per row x the row's share\n")
     started = time.perf_counter()
-    jobs = [(m, name) for name in SCENARIOS for m in ("sequential", "baseline")]
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = {
-            job: pool.submit(run_batch, job[0], SCENARIOS[job[1]], args.rollouts, args.seed + i)
-            for i, job in enumerate(jobs)
-        }
-        results = {job: summarize(f.result()) for job, f in futures.items()}
+        futures = [pool.submit(run_row, row, max(20, round(total * row.rollouts)), args.seed + i)
+                   for i, row in enumerate(selected)]
+        results = [f.result() for f in futures]
 
-    header = (f"{'candidate':<25}{'method':<12}{'rolled back':>12}{'req served before rollback':>30}"
-              f"{'errors served':>22}{'median min to 100%':>20}")
-    print(header)
-    print(f"{'':<49}{'mean / median / p95':>30}{'mean / median / p95':>22}")
-    print("-" * len(header))
-    for name, rate in SCENARIOS.items():
-        for method in ("sequential", "baseline"):
-            r = results[(method, name)]
-            print(f"{f'{name} ({rate:.1%} 5xx)':<25}{method:<12}{r['rollback_rate']:>11.1%} "
-                  f"{r['req_mean']:>11,.0f} / {r['req_median']:>6,.0f} / {r['req_p95']:>7,.0f}"
-                  f"{r['err_mean']:>9,.1f} / {r['err_median']:>4,.0f} / {r['err_p95']:>4,.0f}"
-                  f"{r['minutes_to_100']:>20.1f}")
-
-    asn = {name: wald_expected_sample_size(CHAMPION_RATE, SCENARIOS[name], ALPHA, BETA) for name in ("slightly bad", "bad")}
-    print("\nreference: Wald SPRT expected sample size, one-sample Bernoulli p0 = 1 % vs p1, alpha 1 %, beta 5 %:")
-    for name, n in asn.items():
-        print(f"  {name} ({SCENARIOS[name]:.1%}): {n:,.0f} requests")
-
-    seq = {name: results[("sequential", name)] for name in SCENARIOS}
-    base_minutes = results[("baseline", "good")]["minutes_to_100"]
-    goals = [
-        ("good candidates rolled back <= 1 %", f"{seq['good']['rollback_rate']:.2%}", seq["good"]["rollback_rate"] <= 0.01),
-        *[
-            (f"{name} candidate served <= 1.5 x SPRT bound ({1.5 * asn[name]:,.0f}) before rollback (mean)",
-             f"{seq[name]['req_mean']:,.0f} (standard error {seq[name]['req_se']:,.0f})",
-             seq[name]["req_mean"] <= 1.5 * asn[name])
-            for name in ("bad", "slightly bad")
-        ],
-        ("slightly bad candidates caught >= 95 %", f"{seq['slightly bad']['rollback_rate']:.1%}",
-         seq["slightly bad"]["rollback_rate"] >= 0.95),
-        (f"good candidates at 100 % in <= half the baseline's median ({base_minutes / 2:.1f} min)",
-         f"{seq['good']['minutes_to_100']:.1f} min", seq["good"]["minutes_to_100"] <= base_minutes / 2),
-    ]
-    print("\ngoals:")
-    for text, value, ok in goals:
-        print(f"  {'PASS' if ok else 'FAIL'}  {text}: {value}")
-    print(f"\n{len(jobs) * args.rollouts:,} simulated rollouts in {time.perf_counter() - started:.0f} s")
+    failed = 0
+    family = None
+    for row, (r, baseline) in zip(selected, results):
+        if row.family != family:
+            family = row.family
+            print(f"[{family}]")
+        bound = 1.5 * wald_expected_sample_size(*row.sprt, ALPHA, BETA) if row.sprt else None
+        for name in row.goals:
+            text, ok = goal(name, r, bound)
+            failed += not ok
+            print(f"  {'PASS' if ok else 'FAIL'}  {row.label:<42} {text}   [n={r['n']}]")
+        if math.isfinite(r["estimate_h"]):
+            print(f"        {'':<42} still waiting: {r['waiting_rate']:.0%}, median estimate of the time still "
+                  f"needed {r['estimate_h']:.1f} h")
+        if baseline:
+            print(f"        {'':<42} linear shifting baseline: rolled back {baseline['rollback_rate']:.1%}, mean "
+                  f"{baseline['req_mean']:,.0f} req, {baseline['minutes_to_100']:.0f} min to 100%")
+    print(f"\n{failed} goal(s) failed; {sum(r['n'] for r, _ in results):,.0f} simulated rollouts in "
+          f"{time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

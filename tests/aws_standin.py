@@ -291,7 +291,10 @@ def aws_standin() -> Iterator[AwsStandin]:
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-            {"conn_type": "aws", "extra": {"endpoint_url": endpoint_url, "region_name": REGION}}
+            # the stand-in runs a training container inside CreateTrainingJob: on a busy machine that can outlast
+            # botocore's 60 s read timeout, and a retried CreateTrainingJob is not what SageMaker would see
+            {"conn_type": "aws", "extra": {"endpoint_url": endpoint_url, "region_name": REGION,
+                                           "config_kwargs": {"read_timeout": 900, "retries": {"max_attempts": 1}}}}
         ),
     }
     saved = {k: os.environ.get(k) for k in env}

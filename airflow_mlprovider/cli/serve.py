@@ -100,6 +100,7 @@ def read_token(fd: int) -> str | None:
 
 
 def serve(args: argparse.Namespace, token: str | None) -> int:
+    """Serve until SIGINT/SIGTERM, then end the process (exit status 0)."""
     from airflow_mlprovider.serving.app import ServingLimits
     from airflow_mlprovider.serving.server import EndpointServer
 
@@ -123,7 +124,11 @@ def serve(args: argparse.Namespace, token: str | None) -> int:
         pass
     finally:
         server.stop()
-    return 0
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # A model call that never returns cannot be interrupted; its thread must not keep the process alive.
+        os._exit(0)
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:

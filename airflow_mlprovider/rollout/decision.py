@@ -12,9 +12,10 @@ from airflow_mlprovider.rollout.policy import RolloutPolicy
 from airflow_mlprovider.rollout.state import RolloutState
 
 # Error classes judged, with their share of the significance: the rollback statistic is the weighted mixture
-# of every check's statistic, so the chance of a false rollback stays alpha in total. 5xx are the model's
-# own failures and get most of it; 4xx move only when the request contract changes.
-ERROR_CLASSES: dict[str, float] = {"5xx": 0.8, "4xx": 0.2}
+# of every check's statistic, so the chance of a false rollback stays alpha in total. A doubling of either
+# class must be caught as fast, so they share it equally (a class without errors lends its share to the
+# others, see sequential.reallocate).
+ERROR_CLASSES: dict[str, float] = {"5xx": 0.5, "4xx": 0.5}
 # Each enabled guardrail (latency, prediction) takes this share of the significance from the error classes.
 GUARDRAIL_SHARE = 0.1
 _FIELDS = ("requests", "errors_5xx", "errors_4xx")
@@ -160,10 +161,12 @@ def decide(
 
     unproven = [c for c in shares if not _proven(c, total_acc[c], negligible.get(c), accept_at, window[c][2],
                                                    any(done_llr[c]))]
-    if cand.requests >= policy.min_requests and not unproven:
+    last = state.step_index >= len(policy.steps) - 2
+    needed = planning.step_min_requests(policy, state.step_index)
+    if cand.requests >= needed and not unproven:
         passed = (f"step {step_pct}% passed: {_compare('5xx', pooled_cand, pooled_champ)}; no increase of "
                   f"{sequential.DETECTABLE_RATIO:g}x or more (power {policy.power:.0%})")
-        if state.step_index >= len(policy.steps) - 2:
+        if last:
             return Decision("complete", 100.0, f"{passed} -> complete", stats, replace(waiting, weight=100.0))
         nxt = state.step_index + 1
         advanced = RolloutState(
@@ -181,10 +184,10 @@ def decide(
         )
         return Decision("advance", advanced.weight, f"{passed} -> advance to {policy.steps[nxt]}%", stats, advanced)
 
-    expected = _expected_wait_s(policy, unproven, total_acc, negligible, accept_at, cand, champ, step_elapsed,
-                                pooled_champ)
-    if cand.requests < policy.min_requests:
-        note = f"{cand.requests:,} of {policy.min_requests:,} candidate requests needed in this step"
+    expected = _expected_wait_s(policy, needed, unproven, total_acc, negligible, accept_at, cand, champ,
+                                step_elapsed, pooled_champ)
+    if cand.requests < needed:
+        note = f"{cand.requests:,} of {needed:,} candidate requests needed in this step"
     elif unproven[0] in ERROR_CLASSES:
         note = f"{_compare(unproven[0], pooled_cand, pooled_champ)}: not yet enough evidence either way"
     else:
@@ -233,7 +236,7 @@ def _proven(check: str, acceptance: float, negligible: float | None, accept_at: 
 
 
 def _expected_wait_s(
-    policy: RolloutPolicy, unproven: list[str], acceptance: dict[str, float], negligible: dict[str, float],
+    policy: RolloutPolicy, needed_requests: int, unproven: list[str], acceptance: dict[str, float], negligible: dict[str, float],
     accept_at: float, cand: _Counts, champ: _Counts, step_elapsed: float, pooled_champ: _Counts,
 ) -> float | None:
     """Seconds this step is expected to need at the traffic seen in it, if the candidate is as good as the
@@ -242,7 +245,7 @@ def _expected_wait_s(
         return None
     cand_rate, champ_rate = cand.requests / step_elapsed, champ.requests / step_elapsed
     beta = 1 - policy.power
-    needed = [max(0, policy.min_requests - cand.requests) / cand_rate]
+    needed = [max(0, needed_requests - cand.requests) / cand_rate]
     for c in unproven:
         if c not in ERROR_CLASSES:
             continue

@@ -29,6 +29,15 @@ def champion_requests_to_negligible(error_rate: float, beta: float, distance: fl
     return need / -drift if drift < 0 else math.inf
 
 
+def step_min_requests(policy: RolloutPolicy, index: int) -> int:
+    """Candidate requests a partial step needs before it may pass. The last partial step stands in for the
+    100 % step (the decision is final there, while the champion still serves): it waits for min_requests
+    at the endpoint's whole traffic, e.g. 400 candidate requests at 50 %, as the 100 % step used to."""
+    if index >= len(policy.steps) - 2:
+        return math.ceil(policy.min_requests * 100 / policy.steps[index])
+    return policy.min_requests
+
+
 @dataclass(frozen=True)
 class RolloutPlan:
     """Expected seconds a healthy candidate spends in each partial step, and the limits it would break."""
@@ -54,7 +63,7 @@ def plan_rollout(
     errs at `error_rates` ({"5xx": rate, "4xx": rate}) and the candidate is as good?
 
     The first step carries the acceptance test (the relative test, or the champion's rate shown negligible,
-    whichever comes first); every later partial step needs min_requests. The last step (100 %) is the
+    whichever comes first); every later partial step needs step_min_requests. The last step (100 %) is the
     finalize: the decision is taken before it (docs/rollout.md). Expected values, rounded up to checks.
     """
     beta = 1 - policy.power
@@ -66,7 +75,7 @@ def plan_rollout(
         if candidate_rate <= 0:
             step_s.append(math.inf)
             continue
-        needed = policy.min_requests / candidate_rate
+        needed = step_min_requests(policy, index) / candidate_rate
         if index == 0:
             for rate in error_rates.values():
                 relative = candidate_requests_to_accept(rate, policy.max_error_rate_increase, beta) / candidate_rate

@@ -34,7 +34,7 @@ import math
 # after a few hundred requests instead of a few thousand. A weight w costs log(1/w) of evidence on top of
 # log(1/alpha); 0.3 / 0.7 (was 0.4 / 0.6) splits that cost so that both kinds are caught within 1.5x the
 # requests of a test told the bad rate in advance (docs/rollout.md, benchmark).
-ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.3), (3.0, 0.7))
+ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.2), (2.0, 0.3), (3.0, 0.5))
 DETECTABLE_RATIO = ALTERNATIVES[0][0]
 # Error rates below this are negligible: their relative increases are not proven absent before a step
 # advances (a champion at a quarter of it needs ~16,000 requests to show it). Half the rarest base rate
@@ -57,17 +57,57 @@ def conditional_llr(
 ) -> float:
     """Log-likelihood ratio, alternative `ratio` vs null, of who served the window's errors.
 
-    With no tolerance the null's p is n_c / (n_c + n_b) exactly and the champion's rate cancels out;
-    with a tolerance the champion's rate comes from its own (larger) sample in the same window.
+    With no tolerance the test is exact: given both variants' requests and the window's errors, the
+    candidate's errors follow the hypergeometric law when both err at the same rate (whatever that rate,
+    even if it changed during the window), and Fisher's noncentral hypergeometric law with odds ratio
+    `ratio` under the alternative; the ratio of the two is ratio**x / E0[ratio**X], which has expectation
+    exactly 1 under the null. With a tolerance the null is not "equal rates": the binomial approximation
+    of who served each error, with the champion's rate from its own (larger) sample in the same window.
     """
     total = candidate_errors + champion_errors
     if total == 0 or candidate_requests == 0 or champion_requests == 0:
         return 0.0
+    if tolerance == 0:
+        return candidate_errors * math.log(ratio) - _log_hypergeometric_pgf(
+            candidate_requests, champion_requests, total, ratio)
     champion_rate = smoothed_rate(champion_errors, champion_requests)
     null_rate = champion_rate + tolerance
     p0 = _share(candidate_requests * null_rate, champion_requests * champion_rate)
     p1 = _share(candidate_requests * ratio * null_rate, champion_requests * champion_rate)
     return candidate_errors * math.log(p1 / p0) + champion_errors * math.log((1 - p1) / (1 - p0))
+
+
+def _log_hypergeometric_pgf(candidate: int, champion: int, draws: int, z: float) -> float:
+    """log E[z**X], X hypergeometric: how many of `draws` items taken from candidate + champion are the
+    candidate's. Summed outward from the z-tilted mode until the terms no longer count in double precision."""
+    low, high = max(0, draws - champion), min(candidate, draws)
+    log_z = math.log(z)
+
+    def log_term(x: int) -> float:  # log C(candidate, x) C(champion, draws - x) z**x, without C(N, draws)
+        return (_log_choose(candidate, x) + _log_choose(champion, draws - x) + x * log_z)
+
+    def ratio(x: int) -> float:  # term(x + 1) / term(x)
+        return (candidate - x) * (draws - x) * z / ((x + 1) * (champion - draws + x + 1))
+
+    share = candidate * z / (candidate * z + champion)
+    x = min(max(round(draws * share), low), high)
+    while x < high and ratio(x) > 1:
+        x += 1
+    while x > low and ratio(x - 1) < 1:
+        x -= 1
+    # Terms fall off on both sides of the mode (the law is log-concave): sum them relative to the mode's.
+    total = 1.0
+    for step in (1, -1):
+        term, y = 1.0, x
+        while low <= y + step <= high and term > 1e-17 * total:
+            term *= ratio(y) if step == 1 else 1 / ratio(y - 1)
+            y += step
+            total += term
+    return log_term(x) + math.log(total) - _log_choose(candidate + champion, draws)
+
+
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
 def acceptance_llr(candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float) -> float:

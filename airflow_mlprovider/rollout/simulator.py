@@ -89,6 +89,10 @@ def simulate_rollout(policy: RolloutPolicy, scenario: Scenario, rng: np.random.G
         window.add_guardrail_data(n_c, n_b, scenario, rng)
         served[0] += n_c
         served[1] += cand_err
+        if requests == 0 and not _limit_between(policy, state, start, now):
+            # Same counts, no limit crossed: decide() would return the same wait (it is pure); skipping it
+            # keeps hours without traffic cheap to simulate.
+            continue
         decision = decide(policy, state, window.counts("champion"), window.counts("candidate"), now)
         if decision.action in ("rollback", "complete"):
             return RolloutOutcome(decision.action, served[0], served[1], now, decision.reason, step, None)
@@ -143,6 +147,12 @@ class _Window:
         buckets = [(LATENCY_LOWEST_MS * LATENCY_GROWTH ** int(i), int(histogram[i])) for i in np.flatnonzero(histogram)]
         return VariantCounts(requests=requests, errors_5xx=e5, errors_4xx=e4, prediction_count=n,
                              prediction_sum=total, prediction_sum_sq=squares, latency_buckets=buckets)
+
+
+def _limit_between(policy: RolloutPolicy, state: RolloutState, start: float, end: float) -> bool:
+    """Whether the step_timeout or the timeout falls in (start, end]."""
+    limits = (state.step_started_at + policy.step_timeout_s, state.started_at + policy.timeout_s)
+    return any(start < limit <= end for limit in limits)
 
 
 def _predictions(kind: str, mean: float, sd: float, n: int, rng: np.random.Generator) -> np.ndarray:

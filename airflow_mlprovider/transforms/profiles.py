@@ -6,7 +6,6 @@ to a private, temporary profiles.yml. Credentials never come from the spec.
 
 from __future__ import annotations
 
-import base64
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,38 +37,29 @@ def duckdb_profile(path: str, target: str | None = None) -> dict[str, Any]:
 
 
 def snowflake_profile(conn_id: str, target: str | None = None, threads: int = 4) -> dict[str, Any]:
-    """dbt-snowflake with the account, user, key or password, role, database, warehouse and schema of `conn_id`."""
-    from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+    """dbt-snowflake from the Airflow connection `conn_id`, through astronomer-cosmos's profile mappings.
 
-    # the hook resolves the connection's fields and extras (and loads the private key) as its own connections do
-    params = SnowflakeHook(snowflake_conn_id=conn_id)._get_conn_params()
-    missing = [key for key in ("account", "user", "database", "schema") if not params.get(key)]
-    if missing:
+    Cosmos picks the mapping that claims the connection (user/password, private key content or file, with or
+    without a passphrase) and maps its fields and extras as the Snowflake provider defines them. Cosmos refers to
+    secrets as env_var() for its own runs; here they are written into the private profiles.yml the runner keeps
+    for one build, so no secret enters the environment.
+    """
+    from cosmos.profiles import get_automatic_profile_mapping
+
+    try:
+        mapping = get_automatic_profile_mapping(conn_id, {"threads": threads})
+    except ValueError:
         raise ValueError(
-            f"Airflow connection {conn_id!r} lacks {', '.join(missing)} for dbt: set login (user), "
-            f"schema, and the extras account and database"
-        )
-    account = f"{params['account']}.{params['region']}" if params.get("region") else params["account"]
-    output: dict[str, Any] = {
-        "type": "snowflake",
-        "account": account,
-        "user": params["user"],
-        "database": params["database"],
-        "schema": params["schema"],
-        "threads": threads,
-    }
-    for key in ("role", "warehouse", "host", "port"):
-        if params.get(key):
-            output[key] = params[key]
-    if params.get("private_key"):
-        # the hook gives the key as unencrypted DER; dbt-snowflake takes that base64-encoded
-        output["private_key"] = base64.b64encode(params["private_key"]).decode()
-    elif params.get("authenticator") == "oauth":
-        output.update(authenticator="oauth", token=params["token"])
-    else:
-        output["password"] = params["password"]
-        if params.get("authenticator") not in (None, "", "snowflake"):
-            output["authenticator"] = params["authenticator"]
+            f"Airflow connection {conn_id!r} cannot be mapped to a dbt profile: a Snowflake connection needs "
+            "login (user), schema, the extras account, database and warehouse, and a password or private key"
+        ) from None
+    if mapping.dbt_profile_type != "snowflake":
+        raise ValueError(f"Airflow connection {conn_id!r} is not a Snowflake connection ({mapping.dbt_profile_type})")
+    output = dict(mapping.profile)
+    secrets = mapping.env_vars
+    for field in mapping.secret_fields:
+        if output.get(field) == mapping.get_env_var_format(field):
+            output[field] = secrets[mapping.get_env_var_name(field)]
     return _single_output(target, output)
 
 

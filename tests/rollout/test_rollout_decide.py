@@ -86,14 +86,14 @@ def test_without_4xx_the_5xx_get_the_whole_significance_after_the_first_errors()
     state = RolloutState.start(POLICY, 0)
     first = check(state, counts(3800, 38), counts(200, 4), now=40)
     m1 = first.stats["log_lr"]["5xx"]
-    # First check: each class holds its share (0.8 / 0.2), and the 4xx have a likelihood ratio of 1.
-    assert first.stats["log_lr_total"] == pytest.approx(math.log(0.8 * math.exp(m1) + 0.2), abs=1e-3)
+    # First check: each class holds its share (0.5 / 0.5), and the 4xx have a likelihood ratio of 1.
+    assert first.stats["log_lr_total"] == pytest.approx(math.log(0.5 * math.exp(m1) + 0.5), abs=1e-3)
     assert first.state.evidence["allocation"]["classes"] == ["5xx"]
     # From then on the idle 4xx share is invested in the 5xx: the total grows exactly as the 5xx evidence.
     second = check(first.state, counts(7600, 76), counts(400, 12), now=80)
     m2 = second.stats["log_lr"]["5xx"]
     assert second.stats["log_lr_total"] == pytest.approx(first.stats["log_lr_total"] + m2 - m1, abs=1e-3)
-    assert second.stats["log_lr_total"] > math.log(0.8 * math.exp(m2) + 0.2)
+    assert second.stats["log_lr_total"] > math.log(0.5 * math.exp(m2) + 0.5)
 
 
 def test_4xx_that_start_late_are_still_judged():

@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 
 from airflow_mlprovider.rollout import sequential
 
 
-def test_conditional_llr_without_tolerance_is_the_binomial_on_the_request_share():
-    # 100 vs 900 requests: under the null each error is the candidate's with p0 = 0.1; ratio 3 -> p1 = 0.3/1.2.
-    llr = sequential.conditional_llr(100, 4, 900, 6, tolerance=0.0, ratio=3.0)
+def brute_force_hypergeometric_llr(n_c: int, e_c: int, n_b: int, e_b: int, ratio: float) -> float:
+    """log of ratio**e_c / E[ratio**X], X hypergeometric, summed exactly over the whole support."""
+    draws = e_c + e_b
+    support = range(max(0, draws - n_b), min(n_c, draws) + 1)
+    mean = sum(Fraction(math.comb(n_c, x) * math.comb(n_b, draws - x)) * Fraction(ratio) ** x for x in support)
+    return e_c * math.log(ratio) - math.log(mean / math.comb(n_c + n_b, draws))
+
+
+@pytest.mark.parametrize("counts", [(100, 4, 900, 6), (10, 3, 5, 2), (50, 50, 50, 0), (5, 0, 5, 5), (400, 9, 7600, 70)])
+def test_conditional_llr_without_tolerance_is_the_exact_hypergeometric_ratio(counts):
+    assert sequential.conditional_llr(*counts, tolerance=0.0, ratio=3.0) == pytest.approx(
+        brute_force_hypergeometric_llr(*counts, 3.0), rel=1e-9)
+
+
+def test_conditional_llr_is_close_to_the_binomial_on_the_request_share_when_errors_are_rare():
+    # 1,000 vs 9,000 requests, 4 + 6 errors: each error is the candidate's with p0 = 0.1; ratio 3 -> p1 = 0.3/1.2.
     p0, p1 = 0.1, 0.25
-    assert llr == pytest.approx(4 * math.log(p1 / p0) + 6 * math.log((1 - p1) / (1 - p0)))
+    binomial = 4 * math.log(p1 / p0) + 6 * math.log((1 - p1) / (1 - p0))
+    assert sequential.conditional_llr(1000, 4, 9000, 6, tolerance=0.0, ratio=3.0) == pytest.approx(binomial, abs=0.01)
+
+
+def test_the_exact_ratio_has_expectation_one_under_the_null():
+    # E0[LR] = 1 for any margins: the property that makes the rollback test a martingale.
+    n_c, n_b, draws = 30, 70, 12
+    support = range(max(0, draws - n_b), min(n_c, draws) + 1)
+    expectation = sum(math.comb(n_c, x) * math.comb(n_b, draws - x) / math.comb(n_c + n_b, draws)
+                      * math.exp(sequential.conditional_llr(n_c, x, n_b, draws - x, 0.0, 2.0)) for x in support)
+    assert expectation == pytest.approx(1.0, rel=1e-9)
 
 
 def test_conditional_llr_with_tolerance_uses_the_champions_smoothed_rate():

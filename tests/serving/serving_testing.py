@@ -77,7 +77,7 @@ PROBING_MODEL_CODE = textwrap.dedent(
 PROBING_REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "sleep": {"type": "number", "minimum": 0, "maximum": 10},
+        "sleep": {"type": "number", "minimum": 0, "maximum": 120},
         "day": {"type": "string", "format": "date"},
         "env": {"type": "boolean"},
     },

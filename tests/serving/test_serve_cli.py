@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,3 +106,21 @@ def test_model_code_sees_no_secret_nor_the_admin_token(tmp_path: Path, token_sou
     # /proc/self/environ is the environment the process was started with: scrubbing os.environ would not clear it
     assert not [value for value in (*SECRETS.values(), TOKEN) if value in body["proc_environ"]]
     assert {"PATH", "MODEL_SETTING"} <= set(body["environ"])
+
+
+def test_sigterm_ends_the_server_while_a_model_call_hangs(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path / "probing", 1.0, PROBING_MODEL_CODE)
+    with serve(env={"MLPROVIDER_ENDPOINT_TOKEN": TOKEN}) as (url, proc, _):
+        EndpointClient(url, TOKEN).put_variant("e", "v", {**variant_body(artifact, 100), "request_schema": PROBING_REQUEST_SCHEMA})
+        def call_the_hanging_model() -> None:
+            with contextlib.suppress(OSError):  # the answer never comes: the server goes away
+                EndpointClient(url, timeout_s=5).invoke("e", {"sleep": 120})
+
+        hung = threading.Thread(target=call_the_hanging_model)
+        hung.start()
+        time.sleep(1)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - started < 15  # the 5 s grace for requests in progress, not the model's 120 s
+        hung.join()
