@@ -99,9 +99,16 @@ def code_module_path(artifact_dir: str | os.PathLike[str]) -> Path:
     return modules[0]
 
 
-def load_predictor(artifact_dir: str | os.PathLike[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Verify the artifact, import its training-time code and return load(model_dir)'s predict function."""
-    verify_manifest(artifact_dir)
+def load_predictor(
+    artifact_dir: str | os.PathLike[str], expected_digest: str | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Verify the artifact (and, given the registry's `expected_digest`, that its manifest is that one),
+    import its training-time code and return load(model_dir)'s predict function."""
+    manifest = verify_manifest(artifact_dir)
+    if expected_digest is not None and manifest.get("digest") != expected_digest:
+        raise TamperedArtifactError(
+            f"{artifact_dir}: {MANIFEST} has digest {manifest.get('digest')!r}, the registry expects {expected_digest!r}"
+        )
     module = import_module_from_path(code_module_path(artifact_dir))
     predict = module.load(str(Path(artifact_dir) / MODEL_DIR))
     if not callable(predict):

@@ -83,6 +83,10 @@ class TrainingCompute(Protocol):
         """Run the model's train() under a hard max runtime and write the artifact and its manifest."""
         ...
 
+    def stop(self) -> None:
+        """Stop the training this object started, if it still runs (the task was killed)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -91,6 +95,12 @@ class Variant:
     request_schema_path: str
     response_schema_path: str
     fault_injection: float = 0.0
+    manifest_digest: str = ""  # the registry's digest of the artifact: the server refuses another
+    prediction_field: str = "prediction"  # the response field the server's prediction metrics read
+
+
+class StaleFenceError(RuntimeError):
+    """A weight change carried an older generation than the endpoint's latest fence()."""
 
 
 class ServingBackend(Protocol):
@@ -104,7 +114,16 @@ class ServingBackend(Protocol):
         """Create (or replace, idempotently) `variant` on the endpoint at `weight` percent."""
         ...
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None: ...
+    def fence(self, endpoint: str) -> int:
+        """Start a new weight generation and return it; from now on a set_weights/remove carrying an older
+        generation is refused with StaleFenceError. Generations only grow."""
+        ...
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+        """generation=None: unfenced (first deploy, CLI). Refuses (ValueError) weights that are all 0 while
+        any variant exists, and weights that do not name every variant or do not sum to 100."""
+        ...
+
     def invoke(self, endpoint: str, variant: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Send one request to one variant; returns (HTTP status, body)."""
         ...

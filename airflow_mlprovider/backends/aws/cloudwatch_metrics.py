@@ -12,12 +12,9 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_mlprovider.rollout.counts import VariantCounts
-
-if TYPE_CHECKING:
-    from airflow_mlprovider.spec.model import ModelSpec
 
 NAMESPACE = "AWS/SageMaker"
 COUNTS = {"requests": "Invocations", "errors_4xx": "Invocation4XXErrors", "errors_5xx": "Invocation5XXErrors"}
@@ -27,10 +24,10 @@ _MAX_QUERIES = 500  # GetMetricData's limit per call
 
 
 class CloudWatchMetrics:
-    """Per-variant counts of a SageMaker endpoint. AWS connection: serving.conn_id, else aws_conn_id."""
+    """Per-variant counts of a SageMaker endpoint, read through an Airflow AWS connection."""
 
-    def __init__(self, spec: ModelSpec) -> None:
-        self.aws_conn_id = (spec.serving and spec.serving.conn_id) or spec.aws_conn_id
+    def __init__(self, aws_conn_id: str = "aws_default") -> None:
+        self.aws_conn_id = aws_conn_id
 
     @cached_property
     def _cloudwatch(self) -> Any:

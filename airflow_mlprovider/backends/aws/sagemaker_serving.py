@@ -24,7 +24,7 @@ from airflow_mlprovider.backends.aws.source_bundle import SERVE_PROGRAM, directo
 
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.base import Variant
-    from airflow_mlprovider.spec.model import ModelSpec
+    from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
 
 JSON = "application/json"
 _NOT_FOUND = {"ValidationException", "ResourceNotFound", "ObjectNotFoundException"}
@@ -44,10 +44,11 @@ def percent(weights: dict[str, float]) -> dict[str, float]:
 class SageMakerServing:
     """Serves `spec`'s versions on SageMaker. AWS connection: serving.conn_id, else aws_conn_id."""
 
-    def __init__(self, spec: ModelSpec, poll_interval_s: float | None = None) -> None:
-        self.spec = spec
+    def __init__(self, hosting: SageMakerHosting, aws_conn_id: str = "aws_default",
+                 poll_interval_s: float | None = None) -> None:
+        self.hosting = hosting
         self.poll_interval_s = settings.poll_interval_s() if poll_interval_s is None else poll_interval_s
-        self.aws_conn_id = (spec.serving and spec.serving.conn_id) or spec.aws_conn_id
+        self.aws_conn_id = aws_conn_id
 
     @cached_property
     def hook(self) -> Any:
@@ -151,14 +152,14 @@ class SageMakerServing:
         ]
 
     def _production_variant(self, name: str, model_name: str, weight: float) -> dict[str, Any]:
-        serving, train = self.spec.serving, self.spec.train
-        instance_type = serving.instance_type or (
-            pick_instance(train.cpus, train.memory_gb, False, "hosting").chosen.name
+        hosting = self.hosting
+        instance_type = hosting.instance_type or (
+            pick_instance(hosting.cpus, hosting.memory_gb, False, "hosting").chosen.name
         )
         return {
             "VariantName": name,
             "ModelName": model_name,
-            "InitialInstanceCount": serving.instance_count,
+            "InitialInstanceCount": hosting.instance_count,
             "InstanceType": instance_type,
             "InitialVariantWeight": float(weight),
         }
@@ -172,7 +173,7 @@ class SageMakerServing:
             return  # already there: a retried task changes nothing
         self._create_config(config_name, variants)
         request = {"EndpointName": endpoint, "EndpointConfigName": config_name}
-        wait = {"wait_for_completion": True, "check_interval": int(self.poll_interval_s)}
+        wait = {"wait_for_completion": True, "check_interval": self.poll_interval_s}  # float: sub-second stays
         if current is None:
             self.hook.create_endpoint(request, **wait)
             return
@@ -187,12 +188,12 @@ class SageMakerServing:
             if _error_code(error) not in _NOT_FOUND:
                 raise
         config: dict[str, Any] = {"EndpointConfigName": config_name, "ProductionVariants": variants}
-        capture = self.spec.serving.data_capture_percent
+        capture = self.hosting.data_capture_percent
         if capture:
             config["DataCaptureConfig"] = {
                 "EnableCapture": True,
                 "InitialSamplingPercentage": capture,
-                "DestinationS3Uri": f"{self.spec.model_root}/data_capture",
+                "DestinationS3Uri": self.hosting.data_capture_uri,
                 "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             }
         self.hook.create_endpoint_config(config)
@@ -210,7 +211,7 @@ class SageMakerServing:
 
     def _wait_in_service(self, endpoint: str) -> None:
         self.hook.check_status(
-            endpoint, "EndpointStatus", self.hook.describe_endpoint, int(self.poll_interval_s),
+            endpoint, "EndpointStatus", self.hook.describe_endpoint, self.poll_interval_s,
             non_terminal_states=self.hook.endpoint_non_terminal_states,
         )
 
@@ -218,7 +219,7 @@ class SageMakerServing:
 
     def _model(self, endpoint: str, variant: Variant) -> str:
         """The SageMaker model serving `variant` (created once per artifact, image and fault setting)."""
-        if not self.spec.train.role_arn:
+        if not self.hosting.role_arn:
             raise ValueError("train.role_arn is required with platform: aws (the SageMaker execution role ARN)")
         image = self._image()
         identity = f"{variant.artifact_uri}|{image}|{variant.fault_injection}"
@@ -238,7 +239,7 @@ class SageMakerServing:
         self.hook.create_model(
             {
                 "ModelName": model_name,
-                "ExecutionRoleArn": self.spec.train.role_arn,
+                "ExecutionRoleArn": self.hosting.role_arn,
                 "PrimaryContainer": {
                     "Image": image,
                     "ModelDataUrl": f"{packaged}/model.tar.gz",
@@ -251,7 +252,7 @@ class SageMakerServing:
                     },
                 },
                 "Tags": [
-                    {"Key": "mlprovider:model", "Value": self.spec.model},
+                    {"Key": "mlprovider:model", "Value": self.hosting.model},
                     {"Key": "mlprovider:variant", "Value": variant.name},
                 ],
             }
@@ -259,15 +260,15 @@ class SageMakerServing:
         return model_name
 
     def _image(self) -> str:
-        train = self.spec.train
-        return train.image_uri or framework_image_uri(
-            train.framework, self.hook.conn_region_name, "hosting", train.framework_version
+        hosting = self.hosting
+        return hosting.image_uri or framework_image_uri(
+            hosting.framework, self.hook.conn_region_name, "hosting", hosting.framework_version
         )
 
     # -- autoscaling ----------------------------------------------------------------------------------------------
 
     def _autoscale(self, endpoint: str, variant: str) -> None:
-        scaling = self.spec.serving.autoscaling
+        scaling = self.hosting.autoscaling
         if scaling is None:
             return
         client = self._client("application-autoscaling")
@@ -291,7 +292,7 @@ class SageMakerServing:
 
     def _deregister_autoscaling(self, endpoint: str, variant: str) -> None:
         """SageMaker refuses to drop a variant that is still a scalable target."""
-        if self.spec.serving.autoscaling is None:
+        if self.hosting.autoscaling is None:
             return
         client = self._client("application-autoscaling")
         try:

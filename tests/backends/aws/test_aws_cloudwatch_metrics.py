@@ -39,7 +39,7 @@ def test_window_sums_counts_per_variant_and_reads_latency(aws_spec, aws_standin)
     put(cloudwatch, endpoint, "v-1", "Invocations", 999, 3600)  # outside the window
     put(cloudwatch, "other-endpoint", "v-1", "Invocations", 999, 60)  # another endpoint
 
-    counts = CloudWatchMetrics(aws_spec()).window(endpoint, ["v-1", "v-2", "v-3"], START, START + 180)
+    counts = CloudWatchMetrics(aws_spec().aws_conn_id).window(endpoint, ["v-1", "v-2", "v-3"], START, START + 180)
 
     assert counts["v-1"] == VariantCounts(requests=300, errors_4xx=0, errors_5xx=2, latency_p99_ms=None)
     # nearest-rank p99 of three datapoints is the largest
@@ -49,4 +49,4 @@ def test_window_sums_counts_per_variant_and_reads_latency(aws_spec, aws_standin)
 
 def test_window_must_end_after_it_starts(aws_spec):
     with pytest.raises(ValueError, match="must end after it starts"):
-        CloudWatchMetrics(aws_spec()).window("e", ["v-1"], START, START)
+        CloudWatchMetrics(aws_spec().aws_conn_id).window("e", ["v-1"], START, START)
