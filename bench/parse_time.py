@@ -1,8 +1,8 @@
 """DagBag load time: N copies of an example spec vs the equivalent hand-written Python DAGs.
 
 Each measurement runs in a fresh interpreter (as the dag-processor parses a file), median of --repeat.
-Hand-written = the same DAG (same operators, task groups, arguments) written directly in Python, in two
-layouts: one file per DAG, and one file defining all N in a loop.
+Hand-written = the same DAG (same operators with the same explicit arguments, task groups, XComArgs) written
+directly in Python, in two layouts: one file per DAG, and one file defining all N.
 
     python bench/parse_time.py [--n 500] [--repeat 3] [--spec dag_specs/demand_forecast.model.yaml]
 """
@@ -36,32 +36,63 @@ print(json.dumps({"seconds": elapsed, "dags": len(bag.dags), "errors": {k: v[:30
 HAND_WRITTEN_DAG = '''
 with DAG(dag_id={dag_id!r}, description={description!r}, schedule={schedule!r},
          start_date=datetime.fromisoformat({start_date!r}).replace(tzinfo=timezone.utc), catchup={catchup!r},
-         max_active_runs={max_active_runs!r}, tags={tags!r}, default_args=DEFAULT_ARGS, doc_md={doc!r}) as dag:
+         max_active_runs={max_active_runs!r}, tags={tags!r}, default_args=DEFAULT_ARGS, doc_md={doc!r},
+         user_defined_filters={{"run_key": run_key}}) as dag:
+    RUN = {run!r}
+    notifier = LifecycleNotifier()
     with TaskGroup("data"):
-        extract = ExtractOperator(task_id="extract", spec=SPEC, spec_source=SOURCE)
-        preprocess = PreprocessOperator(task_id="preprocess", spec=SPEC, spec_source=SOURCE)
-        split = SplitOperator(task_id="split", spec=SPEC, spec_source=SOURCE)
+        dbt_build = DbtBuildOperator(task_id="dbt_build", project_dir={dbt_project!r}, select={dbt_select!r},
+                                     duckdb_path={duckdb!r}, notifier=notifier)
+        extract = ExtractOperator(task_id="extract", sql={sql!r}, output_uri=RUN + "/data/raw.parquet", model={dag_id!r},
+                                  sql_params={sql_params!r}, duckdb_path={duckdb!r}, notifier=notifier)
+        preprocess = PreprocessOperator(task_id="preprocess", model={dag_id!r}, model_module={module!r},
+                                        model_params={model_params!r}, input_uri=extract.output["uri"],
+                                        output_uri=RUN + "/data/features.parquet", notifier=notifier)
+        split = SplitOperator(task_id="split", input_uri=preprocess.output["uri"], output_prefix=RUN + "/data",
+                              by={split_by!r}, column={split_column!r}, notifier=notifier)
     with TaskGroup("train"):
-        train = TrainOperator(task_id="train", execution_timeout=timedelta(seconds={train_timeout}), spec=SPEC, spec_source=SOURCE)
+        train = TrainOperator(task_id="train", model={dag_id!r}, model_module={module!r}, model_params={model_params!r},
+                              train_uri=split.output["train_uri"], validation_uri=split.output["validation_uri"],
+                              artifact_uri=RUN + "/artifact", max_runtime_s={max_runtime},
+                              execution_timeout=timedelta(seconds={train_timeout}), notifier=notifier)
     with TaskGroup("evaluate"):
-        evaluate = EvaluateOperator(task_id="evaluate", spec=SPEC, spec_source=SOURCE)
-        decide = DecideOperator(task_id="decide", spec=SPEC, spec_source=SOURCE)
+        evaluate = EvaluateOperator(task_id="evaluate", test_uri=split.output["test_uri"],
+                                    artifact_uri=train.output["artifact_uri"], manifest_digest=train.output["manifest_digest"],
+                                    registry_uri={registry!r}, output_prefix=RUN + "/evaluation", label_column={label!r},
+                                    metric={metric!r}, response_schema={response_schema!r}, notifier=notifier)
+        decide = DecideOperator(task_id="decide", model={dag_id!r}, registry_uri={registry!r},
+                                artifact_uri=train.output["artifact_uri"], evaluation=evaluate.output,
+                                min_relative_improvement={min_relative!r}, notifier=notifier)
     with TaskGroup("promote"):
-        register = RegisterOperator(task_id="register", spec=SPEC, spec_source=SOURCE)
-        deploy = DeployOperator(task_id="deploy", spec=SPEC, spec_source=SOURCE)
-        health_check = HealthCheckOperator(task_id="health_check", spec=SPEC, spec_source=SOURCE)
+        register = RegisterOperator(task_id="register", model={dag_id!r}, registry_uri={registry!r},
+                                    artifact_uri=train.output["artifact_uri"], evaluation=evaluate.output,
+                                    reason=decide.output["reason"], notifier=notifier)
+        deploy = DeployOperator(task_id="deploy", version_id=register.output["version_id"], **KEEPER, notifier=notifier)
+        health_check = HealthCheckOperator(task_id="health_check", variant=deploy.output["candidate"], model={dag_id!r},
+                                           request_schema={request_schema!r}, endpoint={endpoint!r}, notifier=notifier)
     with TaskGroup("rollout"):
-        rollout = RolloutOperator(task_id="rollout", execution_timeout=timedelta(seconds={rollout_timeout}), retries=1, spec=SPEC, spec_source=SOURCE)
-        finalize = FinalizeOperator(task_id="finalize", spec=SPEC, spec_source=SOURCE)
-        rollback = RollbackOperator(task_id="rollback", trigger_rule="all_done", spec=SPEC, spec_source=SOURCE)
-    extract >> preprocess >> split >> train >> evaluate >> decide >> register >> deploy >> health_check >> rollout
+        rollout = RolloutOperator(task_id="rollout", model={dag_id!r}, endpoint={endpoint!r},
+                                  candidate=deploy.output["candidate"], champion=deploy.output["champion"],
+                                  generation=deploy.output["generation"], rollout_policy={rollout_policy!r},
+                                  complete_task_id="rollout.finalize", rollback_task_id="rollout.rollback",
+                                  execution_timeout=timedelta(seconds={rollout_timeout}), retries=1, notifier=notifier)
+        finalize = FinalizeOperator(task_id="finalize", version_id=deploy.output["version_id"],
+                                    previous_champion=deploy.output["champion"], reason=rollout.output["reason"],
+                                    **KEEPER, notifier=notifier)
+        rollback = RollbackOperator(task_id="rollback", trigger_rule="all_done", version_id=register.output["version_id"],
+                                    decision=rollout.output, deployed=deploy.output, health_check=health_check.output,
+                                    **KEEPER, notifier=notifier)
+    dbt_build >> extract >> preprocess >> split >> train >> evaluate >> decide >> register >> deploy >> health_check >> rollout
     rollout >> [finalize, rollback]
 '''
 
 HAND_WRITTEN_HEADER = '''
 from datetime import datetime, timedelta, timezone
 from airflow.sdk import DAG, TaskGroup
+from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
+from airflow_mlprovider.operators.base import run_key
 from airflow_mlprovider.operators.data import ExtractOperator, PreprocessOperator, SplitOperator
+from airflow_mlprovider.operators.dbt import DbtBuildOperator
 from airflow_mlprovider.operators.train import TrainOperator
 from airflow_mlprovider.operators.evaluate import EvaluateOperator, DecideOperator
 from airflow_mlprovider.operators.register import RegisterOperator
@@ -110,11 +141,21 @@ def _hand_written(tmp: Path, folder: Path, model: str, n: int, one_file: bool) -
 
     def body(i: int) -> str:
         name = f"{model}_{i:04d}"
-        return (f"SPEC = {json.dumps({**spec.raw, 'model': name})!r}\nSPEC = __import__('json').loads(SPEC)\n"
-                f"SOURCE = {str(folder / (name + '.model.yaml'))!r}\n") + HAND_WRITTEN_DAG.format(
+        registry = f"{spec.artifact_root}/{name}"
+        keeper = {"model": name, "registry_uri": registry, "request_schema": spec.code.request_schema,
+                  "response_schema": spec.code.response_schema, "endpoint": spec.serving.endpoint}
+        return f"KEEPER = {keeper!r}\n" + HAND_WRITTEN_DAG.format(
             dag_id=name, description=spec.description, schedule=spec.schedule, start_date=spec.start_date,
             catchup=spec.catchup, max_active_runs=spec.max_active_runs, tags=["mlprovider", *spec.tags],
-            doc=_doc_md(spec), train_timeout=spec.train.max_runtime_s + 600, rollout_timeout=spec.rollout.timeout_s + 900,
+            doc=_doc_md(spec), run=f"{registry}/runs/{{{{ run_id | run_key }}}}", dbt_project=spec.data.dbt.project,
+            dbt_select=spec.data.dbt.select, duckdb=spec.warehouse.path, sql=spec.data.sql,
+            sql_params=spec.data.params, module=spec.code.module, model_params=spec.code.params,
+            split_by=spec.data.split.by, split_column=spec.data.split.column, max_runtime=spec.train.max_runtime_s,
+            train_timeout=spec.train.max_runtime_s + 600, registry=registry, label=spec.evaluate.label,
+            metric=spec.evaluate.metric, response_schema=spec.code.response_schema,
+            request_schema=spec.code.request_schema, min_relative=spec.promote.min_relative_improvement,
+            endpoint=spec.serving.endpoint, rollout_policy=spec.raw.get("rollout", {}),
+            rollout_timeout=spec.rollout.timeout_s + 900,
         )
 
     if one_file:

@@ -83,6 +83,10 @@ class TrainingCompute(Protocol):
         """Run the model's train() under a hard max runtime and write the artifact and its manifest."""
         ...
 
+    def stop(self) -> None:
+        """Stop the training this object started, if it still runs (the task was killed)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -92,6 +96,7 @@ class Variant:
     response_schema_path: str
     fault_injection: float = 0.0
     manifest_digest: str = ""  # the registry's digest of the artifact; "" only for artifacts never registered
+    prediction_field: str = "prediction"  # the response field the server's prediction metrics read
 
 
 class StaleFenceError(RuntimeError):

@@ -138,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{args.port}/execution/",  # tasks call home here
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "MLPROVIDER_ENDPOINT_TOKEN": token,
-        "MLPROVIDER_ENDPOINT_URL": endpoint_url,
+        # the endpoint server's connection: where it listens and its admin token (sent nowhere else)
         f"AIRFLOW_CONN_{ENDPOINT_CONN_ID.upper()}": json.dumps(
-            {"conn_type": "http", "host": "127.0.0.1", "port": args.endpoint_port, "password": token}
+            {"conn_type": "mlprovider_endpoint", "host": "127.0.0.1", "port": args.endpoint_port, "password": token}
         ),
     }
     cli = [sys.executable, "-m", "airflow_mlprovider.cli"]

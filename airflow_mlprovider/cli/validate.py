@@ -1,4 +1,8 @@
-"""`mlprovider validate PATH...`: check spec files or folders the way the DAG factory will load them."""
+"""`mlprovider validate PATH...`: check spec files or folders the way the DAG factory will load them.
+
+A FILE is also checked against the other specs of its folder (or of --dags-root): if an older spec already
+uses its model name, the factory keeps that one and FILE would become an invalid-spec DAG.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from airflow_mlprovider.spec import SpecError, SpecValidationError, load_spec_file, load_specs
+from airflow_mlprovider.spec.loader import model_collisions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,19 +19,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from airflow_mlprovider.provider_config import defaults_file
+
+    shared_defaults = defaults_file()
     valid, errors = 0, []
     for name in args.paths:
         path = Path(name)
         if path.is_dir():
-            result = load_specs(path, dags_root=args.dags_root)
+            result = load_specs(path, dags_root=args.dags_root, defaults_file=shared_defaults)
             valid += len(result.specs)
             errors += [error for file_errors in result.errors.values() for error in file_errors]
         elif path.is_file():
             try:
-                load_spec_file(path, dags_root=args.dags_root)
-                valid += 1
+                load_spec_file(path, dags_root=args.dags_root, defaults_file=shared_defaults)
             except SpecValidationError as exc:
                 errors += exc.errors
+            else:
+                collisions = model_collisions(path, args.dags_root or path.parent)
+                errors += collisions
+                valid += not collisions
         else:
             errors.append(SpecError(name, None, None, "", "no such file or folder"))
     for error in errors:

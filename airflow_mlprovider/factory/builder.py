@@ -1,20 +1,29 @@
-"""Spec -> DAG: the stages as TaskGroups, wired from the provider's own operators.
+"""Spec -> DAG: the stages as TaskGroups, built from the provider's operators with explicit arguments.
 
-Operators are named by dotted path and imported here only: they import nothing heavy at module level,
-so building 500 DAGs stays cheap for the dag-processor.
+The factory is one user of the operators: every value an operator needs is taken from the spec here and
+passed as an argument; what a task produces reaches the next one as an XComArg (`task.output["key"]`).
+Operators import nothing heavy at module level, so building 500 DAGs stays cheap for the dag-processor.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from datetime import datetime, timedelta, timezone
-from functools import cache
 from typing import Any
 
 from airflow.sdk import DAG, TaskGroup
 
+from airflow_mlprovider.backends import serving_conn_ids
+from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
+from airflow_mlprovider.operators.base import run_key
+from airflow_mlprovider.operators.data import ExtractOperator, PreprocessOperator, SplitOperator
+from airflow_mlprovider.operators.dbt import DbtBuildOperator
+from airflow_mlprovider.operators.evaluate import DecideOperator, EvaluateOperator
+from airflow_mlprovider.operators.register import RegisterOperator
+from airflow_mlprovider.operators.rollout import RolloutOperator
+from airflow_mlprovider.operators.serving import DeployOperator, FinalizeOperator, HealthCheckOperator, RollbackOperator
+from airflow_mlprovider.operators.train import TrainOperator
 from airflow_mlprovider.spec.model import ModelSpec
 
 # Airflow-level backstops above the limits the operators enforce themselves.
@@ -23,16 +32,13 @@ ROLLOUT_TIMEOUT_MARGIN = timedelta(minutes=15)
 DEFAULT_TASK_TIMEOUT = timedelta(hours=2)
 # doc_md is stored with every serialized DAG version: show the start of a long spec, never all of it
 DOC_SPEC_CHARS = 16_000
-
-
-@cache
-def _operator(dotted: str) -> type:
-    module, _, name = dotted.rpartition(".")
-    return getattr(importlib.import_module(f"airflow_mlprovider.operators.{module}"), name)
+#: Jinja of a run's folder key: the DAG's `run_key` filter makes the run id path-safe
+RUN_KEY = "{{ run_id | run_key }}"
 
 
 def spec_digest(spec: ModelSpec) -> str:
-    """Hash of the merged spec: in doc_md, so Airflow's DAG versioning sees every spec change."""
+    """Hash of the merged spec: in doc_md, so Airflow's DAG versioning sees every spec change, and in the
+    registry's record of each version."""
     return hashlib.sha256(json.dumps(spec.raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -81,7 +87,14 @@ def _default_args(spec: ModelSpec) -> dict[str, Any]:
 
 def build_dag(spec: ModelSpec) -> DAG:
     """The lifecycle DAG of one validated spec."""
-    common = {"spec": spec.raw, "spec_source": spec.source}
+    run = f"{spec.model_root}/runs/{RUN_KEY}"
+    registry = spec.model_root
+    warehouse = {"duckdb_path": spec.warehouse.path} if spec.warehouse.type == "duckdb" else {
+        "snowflake_conn_id": spec.warehouse.conn_id}
+    notifier = LifecycleNotifier(slack_conn_id=spec.notify.slack_conn_id, channel=spec.notify.channel,
+                                 mention_on_alert=spec.notify.mention_on_rollback)
+    common: dict[str, Any] = {"aws_conn_id": spec.aws_conn_id, "notifier": notifier}
+    ev, code, digest = spec.evaluate, spec.code, spec_digest(spec)
     with DAG(
         dag_id=spec.model,
         description=spec.description or f"ML lifecycle of {spec.model}",
@@ -92,45 +105,115 @@ def build_dag(spec: ModelSpec) -> DAG:
         tags=["mlprovider", *spec.tags],
         default_args=_default_args(spec),
         doc_md=_doc_md(spec),
+        user_defined_filters={"run_key": run_key},
     ) as dag:
         with TaskGroup("data", tooltip="dbt build, extract from the warehouse, preprocess, split"):
-            data = [_operator("data.ExtractOperator")(task_id="extract", **common)]
+            data: list[Any] = []
             if spec.data.dbt:
-                data.insert(0, _operator("dbt.DbtBuildOperator")(task_id="dbt_build", **common))
-            data += [
-                _operator("data.PreprocessOperator")(task_id="preprocess", **common),
-                _operator("data.SplitOperator")(task_id="split", **common),
-            ]
+                dbt = spec.data.dbt
+                data.append(DbtBuildOperator(task_id="dbt_build", project_dir=dbt.project, select=dbt.select,
+                                             target=dbt.target, **warehouse, **common))
+            extract = ExtractOperator(
+                task_id="extract", sql=spec.data.sql, output_uri=f"{run}/data/raw.parquet", model=spec.model,
+                sql_params=spec.data.params, unload_stage=spec.warehouse.unload_stage,
+                unload_threshold_rows=spec.warehouse.unload_threshold_rows, **warehouse, **common,
+            )
+            preprocess = PreprocessOperator(
+                task_id="preprocess", model=spec.model, model_module=code.module, model_params=code.params,
+                input_uri=extract.output["uri"], output_uri=f"{run}/data/features.parquet", **common,
+            )
+            split_how = spec.data.split
+            split = SplitOperator(
+                task_id="split", input_uri=preprocess.output["uri"], output_prefix=f"{run}/data", by=split_how.by,
+                column=split_how.column, validation_fraction=split_how.validation, test_fraction=split_how.test, **common,
+            )
+            data += [extract, preprocess, split]
         with TaskGroup("train", tooltip="train the candidate under the spec's max runtime"):
-            train = _operator("train.TrainOperator")(
-                task_id="train",
-                execution_timeout=timedelta(seconds=spec.train.max_runtime_s) + TRAIN_TIMEOUT_MARGIN,
-                **common,
+            tr = spec.train
+            train = TrainOperator(
+                task_id="train", model=spec.model, model_module=code.module, model_params=code.params,
+                train_uri=split.output["train_uri"], validation_uri=split.output["validation_uri"],
+                artifact_uri=f"{run}/artifact", max_runtime_s=tr.max_runtime_s, compute=tr.compute,
+                role_arn=tr.role_arn, instance_type=tr.instance_type, framework=tr.framework,
+                framework_version=tr.framework_version, image_uri=tr.image_uri, cpus=tr.cpus,
+                memory_gb=tr.memory_gb, gpu=tr.gpu,
+                execution_timeout=timedelta(seconds=tr.max_runtime_s) + TRAIN_TIMEOUT_MARGIN, **common,
             )
         with TaskGroup("evaluate", tooltip="candidate vs champion on the same test set; decide promotion"):
-            evaluate = _operator("evaluate.EvaluateOperator")(task_id="evaluate", **common)
-            decide = _operator("evaluate.DecideOperator")(task_id="decide", **common)
+            evaluate = EvaluateOperator(
+                task_id="evaluate", test_uri=split.output["test_uri"], artifact_uri=train.output["artifact_uri"],
+                manifest_digest=train.output["manifest_digest"], registry_uri=registry,
+                output_prefix=f"{run}/evaluation", label_column=ev.label, metric=ev.metric,
+                response_schema=code.response_schema, prediction_field=ev.prediction_field,
+                direction=ev.direction, max_rows=ev.max_rows, **common,
+            )
+            pr = spec.promote
+            decide = DecideOperator(
+                task_id="decide", model=spec.model, registry_uri=registry, artifact_uri=train.output["artifact_uri"],
+                evaluation=evaluate.output, direction=ev.direction,
+                min_relative_improvement=pr.min_relative_improvement,
+                min_absolute_improvement=pr.min_absolute_improvement,
+                first_model_threshold=pr.first_model_threshold, spec_digest=digest, **common,
+            )
         with TaskGroup("promote", tooltip="register the version; deploy it at 0 % and health-check it"):
-            promote = [_operator("register.RegisterOperator")(task_id="register", **common)]
+            # without serving, the champion pointer moves at registration
+            register = RegisterOperator(
+                task_id="register", model=spec.model, registry_uri=registry, artifact_uri=train.output["artifact_uri"],
+                evaluation=evaluate.output, promote=spec.serving is None, reason=decide.output["reason"],
+                spec_digest=digest, **common,
+            )
+            promote = [register]
             if spec.serving:
-                promote += [
-                    _operator("serving.DeployOperator")(task_id="deploy", **common),
-                    _operator("serving.HealthCheckOperator")(task_id="health_check", **common),
-                ]
+                endpoint = {**common, **_endpoint_arguments(spec)}
+                keeper = {"model": spec.model, "registry_uri": registry, "request_schema": code.request_schema,
+                          "response_schema": code.response_schema, "prediction_field": ev.prediction_field}
+                deploy = DeployOperator(
+                    task_id="deploy", version_id=register.output["version_id"],
+                    fault_injection=spec.serving.fault_injection, **keeper, **endpoint,
+                )
+                health_check = HealthCheckOperator(
+                    task_id="health_check", variant=deploy.output["candidate"], model=spec.model,
+                    example_requests=list(spec.serving.example_requests), request_schema=code.request_schema,
+                    **endpoint,
+                )
+                promote += [deploy, health_check]
         chain = [*data, train, evaluate, decide, *promote]
         if spec.serving:
-            with TaskGroup("rollout", tooltip="shift traffic step by step; finalize or roll back"):
-                rollout = _operator("rollout.RolloutOperator")(
-                    task_id="rollout",
+            with TaskGroup("rollout", tooltip="shift traffic step by step; finalize or roll back") as rollout_group:
+                rollout = RolloutOperator(
+                    task_id="rollout", model=spec.model, candidate=deploy.output["candidate"],
+                    champion=deploy.output["champion"], generation=deploy.output["generation"],
+                    rollout_policy=spec.raw.get("rollout", {}),
+                    complete_task_id=f"{rollout_group.group_id}.finalize",
+                    rollback_task_id=f"{rollout_group.group_id}.rollback",
                     execution_timeout=timedelta(seconds=spec.rollout.timeout_s) + ROLLOUT_TIMEOUT_MARGIN,
                     retries=max(spec.default_args.retries, 1),  # a lost worker resumes the rollout
-                    **common,
+                    **endpoint,
                 )
-                finalize = _operator("serving.FinalizeOperator")(task_id="finalize", **common)
+                finalize = FinalizeOperator(
+                    task_id="finalize", version_id=deploy.output["version_id"],
+                    previous_champion=deploy.output["champion"], reason=rollout.output["reason"],
+                    **keeper, **endpoint,
+                )
                 # all_done: the champion is restored to 100 % whatever failed upstream
-                rollback = _operator("serving.RollbackOperator")(task_id="rollback", trigger_rule="all_done", **common)
+                rollback = RollbackOperator(
+                    task_id="rollback", trigger_rule="all_done", version_id=register.output["version_id"],
+                    decision=rollout.output, deployed=deploy.output, health_check=health_check.output,
+                    **keeper, **endpoint,
+                )
             chain.append(rollout)
             rollout >> [finalize, rollback]
         for upstream, downstream in zip(chain, chain[1:]):
             upstream >> downstream
     return dag
+
+
+def _endpoint_arguments(spec: ModelSpec) -> dict[str, Any]:
+    """Where the spec serves: the local endpoint server's connection, or SageMaker hosting settings."""
+    endpoint_conn_id, aws_conn_id = serving_conn_ids(spec)
+    arguments: dict[str, Any] = {"endpoint": spec.serving.endpoint, "endpoint_conn_id": endpoint_conn_id}
+    if spec.platform == "aws":
+        from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
+
+        arguments |= {"sagemaker": SageMakerHosting.from_spec(spec), "aws_conn_id": aws_conn_id}
+    return arguments

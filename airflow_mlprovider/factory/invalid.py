@@ -27,7 +27,7 @@ class SpecErrorsOperator(BaseOperator):
         self.errors = errors
 
     def execute(self, context: Any) -> None:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(
             f"{self.spec_file} is not a valid model spec:\n" + "\n".join(self.errors)

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_mlprovider.factory.builder import build_dag
 from airflow_mlprovider.factory.invalid import build_invalid_spec_dag
+from airflow_mlprovider.provider_config import defaults_file
 from airflow_mlprovider.spec import SpecError, load_specs
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def load_dags(loader_file: str, namespace: dict[str, Any], *, specs_folder: str | None = None) -> list[Any]:
     """Build one DAG per `*.model.yaml` under the loader file's folder (or `specs_folder`) into `namespace`."""
     folder = Path(specs_folder) if specs_folder else Path(loader_file).resolve().parent
-    result = load_specs(folder)
+    result = load_specs(folder, defaults_file=defaults_file())
     dags = []
     for spec in result.specs:
         try:

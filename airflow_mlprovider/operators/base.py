@@ -1,50 +1,80 @@
-"""What every lifecycle operator shares: the spec it was built from and where its run's artifacts live."""
+"""What every lifecycle operator shares: the run's key and data interval, stores chosen by URI, and defaults.
+
+Operators take explicit arguments and return small JSON-able dicts; with `multiple_outputs` each key of the
+return value is also its own XCom, so a DAG passes `extract.output["uri"]` to the next operator as an XComArg.
+No operator reads another task's XCom by a task id it was not given.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_mlprovider.spec.model import ModelSpec
+from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
 
-# Fixed task ids of the generated DAG (group.task); operators pull their inputs' XCom by these.
-DBT_BUILD = "data.dbt_build"
-EXTRACT = "data.extract"
-PREPROCESS = "data.preprocess"
-SPLIT = "data.split"
-TRAIN = "train.train"
-EVALUATE = "evaluate.evaluate"
-DECIDE = "evaluate.decide"
-REGISTER = "promote.register"
-DEPLOY = "promote.deploy"
-HEALTH_CHECK = "promote.health_check"
-ROLLOUT = "rollout.rollout"
-FINALIZE = "rollout.finalize"
-ROLLBACK = "rollout.rollback"
+if TYPE_CHECKING:
+    from airflow_mlprovider.backends.base import ArtifactStore
+
+#: what operators report through when no notifier is given: the task log only
+TASK_LOG = LifecycleNotifier()
 
 
-class ModelSpecOperator(BaseOperator):
-    """Base of the lifecycle operators: carries the validated spec as a plain dict (serializable)."""
+class LifecycleOperator(BaseOperator):
+    """Base of the lifecycle operators: each key of the returned dict is its own XCom (XComArg-friendly).
+
+    :param aws_conn_id: the AWS connection for s3:// URIs (and SageMaker / CloudWatch where used).
+    :param notifier: where lifecycle events (decisions, deploys, rollout steps, rollbacks) are reported;
+        None: the task log only. A `LifecycleNotifier(slack_conn_id=...)` also posts to Slack.
+    """
 
     ui_color = "#e8f4ea"
 
-    def __init__(self, *, spec: dict[str, Any], spec_source: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, aws_conn_id: str = "aws_default", notifier: LifecycleNotifier | None = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
-        self.spec = spec
-        self.spec_source = spec_source
+        self.aws_conn_id = aws_conn_id
+        self.notifier = notifier or TASK_LOG
 
-    @cached_property
-    def model_spec(self) -> ModelSpec:
-        return ModelSpec.from_dict(self.spec, self.spec_source)
+    def push_result(self, context: Any, result: dict[str, Any]) -> None:
+        """Push `result` as Airflow would for a returned value: before a skip ends execute() with an exception."""
+        ti = context["ti"]
+        ti.xcom_push(key="return_value", value=result)
+        if self.multiple_outputs:
+            for key, value in result.items():
+                ti.xcom_push(key=key, value=value)
 
-    def run_uri(self, context: Any, *parts: str) -> str:
-        """URI of this run's artifact `parts`: <artifact_root>/<model>/runs/<run_key>/<parts...>."""
-        return "/".join([self.model_spec.model_root, "runs", run_key(context), *parts])
+    def announce(self, model: str, event: str, message: str, *, alert: bool = False) -> None:
+        """Report a lifecycle event (never fails the task: a broken Slack connection is logged)."""
+        self.notifier.event(model, event, message, alert=alert)
+
+    def store(self, uri: str) -> ArtifactStore:
+        """The artifact store of `uri` (s3:// through `aws_conn_id`, else the local filesystem)."""
+        from airflow_mlprovider.backends import artifact_store
+
+        return artifact_store(uri, self.aws_conn_id)
 
 
-def run_key(context: Any) -> str:
-    """A stable, path-safe key of the DAG run: a retried task writes to the same place."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", context["run_id"])
+def run_key(run_id: str) -> str:
+    """A stable, path-safe key of a DAG run id: a retried task writes to the same place."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", run_id)
+
+
+def run_interval(context: Any) -> tuple[dt.datetime, dt.datetime]:
+    """The run's data interval; a manual run without one is the instant it was triggered for."""
+    end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
+    return context.get("data_interval_start") or end, end
+
+
+def utc_interval(context: Any) -> tuple[dt.datetime, dt.datetime]:
+    """The run's data interval as plain tz-aware UTC datetimes (what SQL templates and bind parameters get)."""
+    start, end = run_interval(context)
+    return tuple(dt.datetime.fromisoformat(b.astimezone(dt.timezone.utc).isoformat()) for b in (start, end))
+
+
+def join_uri(prefix: str, *parts: str) -> str:
+    return "/".join([prefix.rstrip("/"), *parts])

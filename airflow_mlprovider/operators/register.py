@@ -1,36 +1,30 @@
-"""REGISTER: record the candidate as a model version; without a serving section the champion pointer moves here.
+"""Register: record the candidate as a model version; with `promote=True` the champion pointer moves here too.
 
-With `serving`, the pointer moves later, in rollout.finalize, once the candidate has proven itself on traffic.
+A lifecycle with serving leaves `promote` False: the pointer moves in finalize, once the candidate has
+proven itself on traffic. Moving the champion emits an event of the model's champion Asset.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from airflow_mlprovider.artifacts import CODE_DIR, MANIFEST, TamperedArtifactError
-from airflow_mlprovider.operators.base import DECIDE, EVALUATE, TRAIN, ModelSpecOperator
+from airflow_mlprovider.operators.base import LifecycleOperator, run_interval
+from airflow_mlprovider.operators.champion_asset import champion_alias, emit_champion_event
 from airflow_mlprovider.registry.store import ModelRegistry, ModelVersion, utc_now_iso, version_id_for
 
 
-def run_interval(context: Any) -> tuple[datetime, datetime]:
-    """The run's data interval; a manual run without one is the instant it was triggered for."""
-    end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
-    return context.get("data_interval_start") or end, end
+def candidate_version(
+    model: str, artifact_uri: str, evaluation: dict[str, Any], context: Any, store: Any, spec_digest: str = ""
+) -> ModelVersion:
+    """This run's candidate as a registry record, from its artifact's manifest and its evaluation.
 
-
-def candidate_version(op: ModelSpecOperator, context: Any, store: Any) -> ModelVersion:
-    """This run's candidate as a registry record, from TRAIN's and EVALUATE's XCom and the artifact's manifest.
-
-    Built the same way by every retry of every task (the version id derives from the run), so DECIDE and
-    REGISTER agree on it.
+    Built the same way by every retry of every task (the version id derives from the run), so decide and
+    register agree on it.
     """
-    ti = context["ti"]
-    trained = ti.xcom_pull(task_ids=TRAIN)
-    candidate = ti.xcom_pull(task_ids=EVALUATE)["candidate"]
-    artifact_uri = trained["artifact_uri"]
+    candidate = evaluation["candidate"]
     manifest = json.loads(store.read_bytes(f"{artifact_uri.rstrip('/')}/{MANIFEST}"))
     code = [sha for path, sha in manifest["files"].items() if path.startswith(f"{CODE_DIR}/") and path.endswith(".py")]
     if len(code) != 1:
@@ -39,7 +33,7 @@ def candidate_version(op: ModelSpecOperator, context: Any, store: Any) -> ModelV
     value = candidate["value"]
     return ModelVersion(
         version_id=version_id_for(context["run_id"], end),
-        model=op.model_spec.model,
+        model=model,
         run_id=context["run_id"],
         artifact_uri=artifact_uri,
         data_interval_start=start.isoformat(),
@@ -50,26 +44,54 @@ def candidate_version(op: ModelSpecOperator, context: Any, store: Any) -> ModelV
         manifest_digest=manifest["digest"],
         code_digest=code[0],
         created_at=utc_now_iso(),
-        spec_digest=hashlib.sha256(json.dumps(op.spec, sort_keys=True, default=str).encode()).hexdigest(),
+        spec_digest=spec_digest,
     )
 
 
-class RegisterOperator(ModelSpecOperator):
-    """Registers this run's version; promotes it to champion at once when the spec serves nothing."""
+class RegisterOperator(LifecycleOperator):
+    """Register this run's version (metrics, data interval, artifact URI, manifest, code digest).
+
+    :param model: the model's name.
+    :param registry_uri: the model's registry root (`<artifact_root>/<model>`).
+    :param artifact_uri: the candidate's artifact folder (`train.output["artifact_uri"]`); templated.
+    :param evaluation: the evaluation result (`evaluate.output`); templated.
+    :param promote: also move the champion pointer (compare-and-swap, forward only): for a lifecycle
+        without serving. When it moves, an event of `mlprovider://<model>/champion` is emitted.
+    :param reason: why it is promoted (e.g. `decide.output["reason"]`); templated.
+    :param spec_digest: recorded with the version.
+    :return: `{"version_id", "promoted"}`.
+    """
+
+    template_fields: Sequence[str] = ("registry_uri", "artifact_uri", "evaluation", "reason")
+
+    def __init__(
+        self, *, model: str, registry_uri: str, artifact_uri: str, evaluation: dict[str, Any], promote: bool = False,
+        reason: str = "registered", spec_digest: str = "", **kwargs: Any,
+    ) -> None:
+        if promote:
+            kwargs["outlets"] = [*kwargs.get("outlets", []), champion_alias(model)]
+        super().__init__(**kwargs)
+        self.model = model
+        self.registry_uri = registry_uri
+        self.artifact_uri = artifact_uri
+        self.evaluation = evaluation
+        self.promote = promote
+        self.reason = reason
+        self.spec_digest = spec_digest
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_mlprovider.backends import store_for
-        from airflow_mlprovider.notifications.lifecycle import notify
-
-        spec = self.model_spec
-        store = store_for(spec)
-        registry = ModelRegistry(store, spec.model_root)
-        version = registry.register(candidate_version(self, context, store))
+        store = self.store(self.registry_uri)
+        registry = ModelRegistry(store, self.registry_uri)
+        version = registry.register(
+            candidate_version(self.model, self.artifact_uri, self.evaluation, context, store, self.spec_digest)
+        )
         self.log.info("registered %s (%s %s)", version.version_id, version.metric, version.metric_value)
-        if spec.serving is not None:
-            self.log.info("the champion pointer moves in rollout.finalize once the rollout succeeds")
+        if not self.promote:
             return {"version_id": version.version_id, "promoted": False}
-        decision = context["ti"].xcom_pull(task_ids=DECIDE)
-        outcome = registry.promote(version.version_id, decision["reason"])
-        notify(spec, "promoted" if outcome.promoted else "not_promoted", f"{version.version_id}: {outcome.reason}")
+        outcome = registry.promote(version.version_id, self.reason)
+        if outcome.promoted:
+            # also on a retry that finds it already promoted: a failed try's asset events were discarded
+            emit_champion_event(context, version)
+        self.announce(self.model, "promoted" if outcome.promoted else "not_promoted",
+                      f"{version.version_id}: {outcome.reason}")
         return {"version_id": version.version_id, "promoted": outcome.promoted}

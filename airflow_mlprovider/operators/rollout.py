@@ -2,26 +2,28 @@
 
 execute() starts (or, after a retry, resumes at the step the endpoint shows) and defers to RolloutTrigger;
 execute_complete() applies the trigger's decision: advance -> next weight and defer again; complete ->
-run finalize; rollback -> candidate to 0 % at once, run rollback. The skipped branch is skipped the way
-Airflow's own branch operators do it (BranchMixIn.do_branch), so clearing a task keeps the choice.
+run the finalize task; rollback -> candidate to 0 % at once, run the rollback task. The branch not taken is
+skipped the way Airflow's own branch operators do it (BranchMixIn.do_branch), so clearing a task keeps the
+choice. Every weight change carries the deploy's fence generation: once finalize or rollback have fenced,
+a stale attempt of this task can no longer move traffic.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException
 from airflow.sdk import BranchMixIn
+from airflow.sdk.exceptions import AirflowException
 
-from airflow_mlprovider.notifications.lifecycle import notify
-from airflow_mlprovider.operators.base import DEPLOY, FINALIZE, ROLLBACK
-from airflow_mlprovider.operators.serving import EndpointOperator, pull, route
-from airflow_mlprovider.triggers.rollout import RolloutTrigger
+from airflow_mlprovider.operators.serving import EndpointOperator, route
+from airflow_mlprovider.spec.model import Rollout
+from airflow_mlprovider.triggers.rollout import RolloutTrigger, policy_kwargs
 
 if TYPE_CHECKING:
-    from airflow_mlprovider.rollout import RolloutState
+    from airflow_mlprovider.rollout import RolloutPolicy, RolloutState
 
 #: the trigger's own deadline beyond the rollout timeout: decide() ends a rollout by itself at timeout_s,
 #: so this only fires if the trigger stops making progress
@@ -29,26 +31,58 @@ TRIGGER_DEADLINE_MARGIN_S = 600.0
 
 
 class RolloutOperator(EndpointOperator, BranchMixIn):
-    """Deferrable, step-by-step traffic shift to the deployed candidate. Returns the final decision."""
+    """Deferrable, step-by-step traffic shift from `champion` to `candidate`; branches to one of two tasks.
 
+    :param candidate: the candidate's variant (`deploy.output["candidate"]`); templated.
+    :param champion: the champion's variant (`deploy.output["champion"]`); None: no champion, the rollout
+        completes at once; templated.
+    :param generation: the deploy's fence generation (`deploy.output["generation"]`); templated.
+    :param rollout_policy: the rollout policy, as a spec's `rollout` section (steps, check_interval,
+        min_requests, max_error_rate_increase, significance, power, step_timeout, timeout, guardrails); keys
+        left out take the spec schema's defaults (docs/spec.md).
+    :param complete_task_id: the task run when the candidate passed every step (finalize).
+    :param rollback_task_id: the task run when it is rolled back.
+    :param model: the model's name, in notifications.
+    :return: `{"action": "complete"|"rollback", "weight", "reason", "stats"}`.
+    """
+
+    template_fields: Sequence[str] = ("candidate", "champion", "generation")
     inherits_from_skipmixin = True  # tells the scheduler this task skips its downstream (NotPreviouslySkippedDep)
     ui_color = "#fdf1d6"
     #: the trigger deferred to; a subclass may read traffic from elsewhere
     trigger_class: type[RolloutTrigger] = RolloutTrigger
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_mlprovider.rollout import RolloutPolicy, RolloutState
+    def __init__(
+        self, *, candidate: str, champion: str | None, generation: int | None, complete_task_id: str,
+        rollback_task_id: str, rollout_policy: dict[str, Any] | None = None, model: str = "", **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.candidate = candidate
+        self.champion = champion
+        self.generation = generation
+        self.rollout_policy = dict(rollout_policy or {})
+        self.complete_task_id = complete_task_id
+        self.rollback_task_id = rollback_task_id
+        self.model = model or self.endpoint
 
-        deployed = pull(context, DEPLOY)
-        candidate, champion = deployed["candidate"], deployed["champion"]
+    @property
+    def policy(self) -> RolloutPolicy:
+        from airflow_mlprovider.rollout import RolloutPolicy
+
+        return RolloutPolicy.from_spec(Rollout.from_dict(self.rollout_policy))
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_mlprovider.rollout import RolloutState
+
+        candidate, champion = self.candidate, self.champion
         if champion is None:
             return self._conclude(context, {
                 "action": "complete", "weight": 100.0, "stats": {},
                 "reason": f"no champion to compare {candidate} with: the first model is finalized at once",
             })
-        policy = RolloutPolicy.from_spec(self.model_spec.rollout)
+        policy = self.policy
         now = time.time()
-        weights = self.serving_backend().describe(self.endpoint)
+        weights = self.serving.describe(self.endpoint)
         missing = [name for name in (champion, candidate) if name not in weights]
         if missing:
             raise AirflowException(
@@ -60,53 +94,52 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
             state, event = RolloutState.resume(policy, weights[candidate], now), "rollout.resume"
         else:
             state, event = RolloutState.start(policy, now), "rollout.start"
-        self._shift(deployed, state.weight)
-        notify(self.model_spec, event, f"{candidate} at {state.weight:g} % beside {champion} "
-               f"(step {state.step_index + 1} of {len(policy.steps)})")
-        self._defer(deployed, state)
+        self._shift(state.weight)
+        self.announce(self.model, event, f"{candidate} at {state.weight:g} % beside {champion} "
+                      f"(step {state.step_index + 1} of {len(policy.steps)})")
+        self._defer(policy, state)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         from airflow_mlprovider.rollout import RolloutState
 
-        deployed = pull(context, DEPLOY)
-        candidate, action = deployed["candidate"], event["action"]
+        action = event["action"]
         if action == "advance":
-            self._shift(deployed, event["weight"])
-            notify(self.model_spec, "rollout.advance", f"{candidate} -> {event['weight']:g} %: {event['reason']}")
-            self._defer(deployed, RolloutState.from_dict(event["state"]))
+            self._shift(event["weight"])
+            self.announce(self.model, "rollout.advance", f"{self.candidate} -> {event['weight']:g} %: {event['reason']}")
+            self._defer(self.policy, RolloutState.from_dict(event["state"]))
         if action == "rollback":
-            self._shift(deployed, 0.0)  # stop the candidate's traffic now; the rollback task removes it
-            notify(self.model_spec, "rollout.rollback", f"{candidate} -> 0 %: {event['reason']}", alert=True)
+            self._shift(0.0)  # stop the candidate's traffic now; the rollback task removes it
+            self.announce(self.model, "rollout.rollback", f"{self.candidate} -> 0 %: {event['reason']}", alert=True)
             return self._conclude(context, event)
         if action == "complete":
-            notify(self.model_spec, "rollout.complete", f"{candidate} passed every step: {event['reason']}")
+            self.announce(self.model, "rollout.complete", f"{self.candidate} passed every step: {event['reason']}")
             return self._conclude(context, event)
         raise AirflowException(f"unknown rollout event {action!r} (allowed: advance, complete, rollback)")
 
-    def _shift(self, deployed: dict[str, Any], weight: float) -> None:
-        route(self.serving_backend(), self.endpoint,
-              {deployed["candidate"]: weight, deployed["champion"]: 100.0 - weight})
+    def _shift(self, weight: float) -> None:
+        route(self.serving, self.endpoint, {self.candidate: weight, self.champion: 100.0 - weight}, self.generation)
 
-    def _defer(self, deployed: dict[str, Any], state: RolloutState) -> None:
-        rollout = self.model_spec.rollout
-        remaining = max(rollout.timeout_s - (time.time() - state.started_at), 0.0)
+    def _defer(self, policy: RolloutPolicy, state: RolloutState) -> None:
+        remaining = max(policy.timeout_s - (time.time() - state.started_at), 0.0)
         self.defer(
             trigger=self.trigger_class(
-                spec=self.spec,
-                spec_source=self.spec_source,
                 endpoint=self.endpoint,
-                champion=deployed["champion"],
-                candidate=deployed["candidate"],
+                champion=self.champion,
+                candidate=self.candidate,
                 state=state.to_dict(),
+                policy=policy_kwargs(policy),
+                endpoint_conn_id=self.endpoint_conn_id,
+                cloudwatch=self.sagemaker is not None,
+                aws_conn_id=self.aws_conn_id,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=remaining + rollout.check_interval_s + TRIGGER_DEADLINE_MARGIN_S),
+            timeout=timedelta(seconds=remaining + policy.check_interval_s + TRIGGER_DEADLINE_MARGIN_S),
         )
 
     def _conclude(self, context: Any, decision: dict[str, Any]) -> dict[str, Any]:
         """Record the decision (finalize and rollback read it) and skip the branch not taken."""
         outcome = {k: decision[k] for k in ("action", "weight", "reason", "stats")}
         # Pushed first: skipping the other branch ends execution with an exception, before the return.
-        context["ti"].xcom_push(key="return_value", value=outcome)
-        self.do_branch(context, FINALIZE if decision["action"] == "complete" else ROLLBACK)
+        self.push_result(context, outcome)
+        self.do_branch(context, self.complete_task_id if decision["action"] == "complete" else self.rollback_task_id)
         return outcome

@@ -1,8 +1,12 @@
-"""The endpoint side of the promote and rollout stages: deploy, health_check, finalize, rollback.
+"""The endpoint side of the promote and rollout stages: deploy, health check, finalize, rollback.
 
-The rule they all keep: the endpoint is never left without the registry's champion at 100 % while
-no candidate is being rolled out. New variants always arrive at weight 0 and get traffic only through
+The rule they all keep: the endpoint is never left without the registry's champion at 100 % while no
+candidate is being rolled out. New variants always arrive at weight 0 and get traffic only through
 `route()`, which names every variant on the endpoint so the weights always sum to 100.
+
+Weight changes are fenced (ServingBackend.fence): deploy starts a generation that the rollout carries on
+every weight change; finalize and rollback start a newer one first, so a stale rollout attempt (a zombie
+worker) is refused from then on, and they check with describe() that the champion really serves 100 %.
 """
 
 from __future__ import annotations
@@ -10,17 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from airflow_mlprovider.notifications.lifecycle import notify
-from airflow_mlprovider.operators.base import DEPLOY, HEALTH_CHECK, REGISTER, ROLLOUT, ModelSpecOperator
+from airflow_mlprovider.operators.base import LifecycleOperator
+from airflow_mlprovider.operators.champion_asset import champion_alias, emit_champion_event
 
 if TYPE_CHECKING:
+    from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
     from airflow_mlprovider.backends.base import ServingBackend, Variant
     from airflow_mlprovider.registry.store import ModelRegistry, ModelVersion
-    from airflow_mlprovider.spec.model import ModelSpec
 
 #: SageMaker's variant names are the strictest: [a-zA-Z0-9-], at most 63 characters
 MAX_VARIANT_NAME = 63
@@ -37,137 +43,217 @@ def variant_name(version_id: str) -> str:
     return f"{name[: MAX_VARIANT_NAME - 9].rstrip('-')}-{digest}"
 
 
-def variant_for(spec: ModelSpec, version: ModelVersion, *, candidate: bool) -> Variant:
-    """The serving variant of `version`; fault injection (demos, tests) only ever applies to a candidate."""
-    from airflow_mlprovider.backends.base import Variant
-
-    return Variant(
-        name=variant_name(version.version_id),
-        artifact_uri=version.artifact_uri,
-        request_schema_path=spec.code.request_schema,
-        response_schema_path=spec.code.response_schema,
-        fault_injection=spec.serving.fault_injection if candidate else 0.0,
-    )
+def fence(serving: ServingBackend, endpoint: str) -> int | None:
+    """A new weight generation of the endpoint (None from a backend that does not fence yet)."""
+    start = getattr(serving, "fence", None)
+    return None if start is None else start(endpoint)
 
 
-def route(serving: ServingBackend, endpoint: str, weights: dict[str, float]) -> dict[str, float]:
+def set_weights(serving: ServingBackend, endpoint: str, weights: dict[str, float], generation: int | None) -> None:
+    if generation is None:
+        serving.set_weights(endpoint, weights)
+    else:
+        serving.set_weights(endpoint, weights, generation=generation)
+
+
+def route(
+    serving: ServingBackend, endpoint: str, weights: dict[str, float], generation: int | None = None
+) -> dict[str, float]:
     """Give the named variants these weights and every other variant on the endpoint 0 (no call if already so)."""
     current = serving.describe(endpoint)
     desired = {name: 0.0 for name in current} | {name: float(w) for name, w in weights.items()}
     if current != desired:
-        serving.set_weights(endpoint, desired)
+        set_weights(serving, endpoint, desired, generation)
     return desired
 
 
-def serve_champion(
-    serving: ServingBackend, spec: ModelSpec, champion: ModelVersion | None, remove: str | None = None
-) -> str | None:
-    """Put `champion` at 100 % (redeploying it if the endpoint lost it), then remove the variant `remove`.
+def verify_serving(serving: ServingBackend, endpoint: str, champion: str | None) -> None:
+    """Raise unless `champion` serves 100 % of `endpoint` (what the endpoint says, not what was asked)."""
+    if champion is None:
+        return
+    weights = serving.describe(endpoint)
+    if abs(weights.get(champion, 0.0) - 100.0) > 1e-6:
+        raise AirflowException(f"endpoint {endpoint!r} should serve {champion} at 100 % but reports {weights}")
 
-    Traffic moves before anything is removed, so a removed variant never has requests routed to it.
-    The champion itself is never removed. Returns the champion's variant name (None: no champion).
+
+class EndpointOperator(LifecycleOperator):
+    """An operator acting on one endpoint: the local endpoint server, or SageMaker when `sagemaker` is given.
+
+    :param endpoint: the endpoint's name.
+    :param endpoint_conn_id: the local endpoint server's connection (type `mlprovider_endpoint`: host, port,
+        admin token as password).
+    :param sagemaker: SageMaker hosting settings (`backends.aws.hosting.SageMakerHosting`): serve on a
+        SageMaker endpoint through `aws_conn_id` instead of the local server.
     """
-    endpoint = spec.serving.endpoint
-    name = None
-    if champion is not None:
-        name = variant_name(champion.version_id)
-        if name not in serving.describe(endpoint):
-            serving.deploy(endpoint, variant_for(spec, champion, candidate=False), 0.0)
-        route(serving, endpoint, {name: 100.0})
-    if remove is not None and remove != name:
-        serving.remove(endpoint, remove)
-    return name
-
-
-def pull(context: Any, task_id: str) -> dict[str, Any]:
-    """The XCom an upstream lifecycle task returned; a clear error if it did not run."""
-    value = context["ti"].xcom_pull(task_ids=task_id)
-    if not value:
-        raise AirflowException(f"no result from task {task_id!r} in this run; it must succeed before this task")
-    return value
-
-
-class EndpointOperator(ModelSpecOperator):
-    """A lifecycle operator that acts on the spec's endpoint and the model's registry."""
 
     ui_color = "#e3ecf7"
 
-    def serving_backend(self) -> ServingBackend:
-        from airflow_mlprovider.backends import serving_for
+    def __init__(
+        self, *, endpoint: str, endpoint_conn_id: str = "mlprovider_endpoint",
+        sagemaker: SageMakerHosting | None = None, **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.endpoint = endpoint
+        self.endpoint_conn_id = endpoint_conn_id
+        self.sagemaker = sagemaker
 
-        return serving_for(self.model_spec)
+    @cached_property
+    def serving(self) -> ServingBackend:
+        from airflow_mlprovider.backends import serving_backend
 
-    def registry(self) -> ModelRegistry:
-        from airflow_mlprovider.backends import store_for
-        from airflow_mlprovider.registry.store import ModelRegistry
-
-        return ModelRegistry(store_for(self.model_spec), self.model_spec.model_root)
-
-    @property
-    def endpoint(self) -> str:
-        return self.model_spec.serving.endpoint
-
-    def registered_version(self, context: Any, registry: ModelRegistry) -> ModelVersion:
-        version_id = pull(context, REGISTER)["version_id"]
-        version = registry.get(version_id)
-        if version is None:
-            raise AirflowException(f"version {version_id!r} is not in the registry of {self.model_spec.model}")
-        return version
+        return serving_backend(self.endpoint_conn_id, sagemaker=self.sagemaker, aws_conn_id=self.aws_conn_id)
 
 
-class DeployOperator(EndpointOperator):
-    """Deploy the registered candidate at 0 % beside the champion (redeployed at 100 % if the endpoint lost it).
+class ChampionKeepingOperator(EndpointOperator):
+    """An endpoint operator that knows the model's registry and can (re)deploy its champion.
 
-    Returns {"endpoint", "candidate", "champion", "version_id"}: variant names (champion None: nothing to
-    compare with, the rollout completes at once). Idempotent: a retry redeploys the same variants.
+    :param model: the model's name.
+    :param registry_uri: the model's registry root (`<artifact_root>/<model>`).
+    :param request_schema: path of the request JSON Schema (the server validates requests with it).
+    :param response_schema: path of the response JSON Schema.
+    :param prediction_field: the response field holding the prediction.
     """
 
+    def __init__(
+        self, *, model: str, registry_uri: str, request_schema: str, response_schema: str,
+        prediction_field: str = "prediction", **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.registry_uri = registry_uri
+        self.request_schema = request_schema
+        self.response_schema = response_schema
+        self.prediction_field = prediction_field
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        from airflow_mlprovider.registry.store import ModelRegistry
+
+        return ModelRegistry(self.store(self.registry_uri), self.registry_uri)
+
+    def variant_for(self, version: ModelVersion, fault_injection: float = 0.0) -> Variant:
+        from airflow_mlprovider.backends.base import Variant
+
+        return Variant(
+            name=variant_name(version.version_id),
+            artifact_uri=version.artifact_uri,
+            request_schema_path=self.request_schema,
+            response_schema_path=self.response_schema,
+            fault_injection=fault_injection,
+            manifest_digest=version.manifest_digest,
+            prediction_field=self.prediction_field,
+        )
+
+    def registered(self, version_id: str) -> ModelVersion:
+        version = self.registry.get(version_id)
+        if version is None:
+            raise AirflowException(f"version {version_id!r} is not in the registry {self.registry_uri}")
+        return version
+
+    def serve_champion(
+        self, champion: ModelVersion | None, generation: int | None, remove: str | None = None
+    ) -> str | None:
+        """Put `champion` at 100 % (redeploying it if the endpoint lost it), then remove the variant `remove`.
+
+        Traffic moves before anything is removed, so a removed variant never has requests routed to it.
+        The champion itself is never removed. Returns the champion's variant name (None: no champion).
+        """
+        serving, name = self.serving, None
+        if champion is not None:
+            name = variant_name(champion.version_id)
+            if name not in serving.describe(self.endpoint):
+                serving.deploy(self.endpoint, self.variant_for(champion), 0.0)
+            route(serving, self.endpoint, {name: 100.0}, generation)
+        if remove is not None and remove != name:
+            serving.remove(self.endpoint, remove)
+        return name
+
+
+class DeployOperator(ChampionKeepingOperator):
+    """Deploy a registered version at 0 % beside the champion (redeployed at 100 % if the endpoint lost it).
+
+    Starts a new weight generation (fence) that the rollout carries. Idempotent: a retry redeploys the
+    same variants.
+
+    :param version_id: the registered candidate (`register.output["version_id"]`); templated.
+    :param fault_injection: demos and tests: the candidate fails this fraction of requests with a 5xx.
+    :return: `{"endpoint", "candidate", "champion", "version_id", "generation"}`: variant names (champion
+        None: nothing to compare with, the rollout completes at once).
+    """
+
+    template_fields: Sequence[str] = ("version_id", "registry_uri")
+
+    def __init__(self, *, version_id: str, fault_injection: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.version_id = version_id
+        self.fault_injection = fault_injection
+
     def execute(self, context: Any) -> dict[str, Any]:
-        spec, serving, registry = self.model_spec, self.serving_backend(), self.registry()
-        candidate = self.registered_version(context, registry)
+        serving = self.serving
+        candidate = self.registered(self.version_id)
         candidate_name = variant_name(candidate.version_id)
-        champion = registry.champion()
+        generation = fence(serving, self.endpoint)
+        champion = self.registry.champion()
         if champion is not None and champion.version_id == candidate.version_id:
             # A re-run after this version was finalized: it already is the champion.
-            serve_champion(serving, spec, champion)
-            return self._deployed(candidate, champion=None)
-        champion_name = serve_champion(serving, spec, champion)
+            self.serve_champion(champion, generation)
+            return self._deployed(candidate, None, generation)
+        champion_name = self.serve_champion(champion, generation)
         if champion_name is None:
             others = {n: w for n, w in serving.describe(self.endpoint).items() if w > 0 and n != candidate_name}
             if others:
                 raise AirflowFailException(
-                    f"endpoint {self.endpoint!r} serves {others} but model {spec.model!r} has no champion in its "
-                    "registry: the endpoint belongs to something else. Give this model its own serving.endpoint "
+                    f"endpoint {self.endpoint!r} serves {others} but model {self.model!r} has no champion in its "
+                    "registry: the endpoint belongs to something else. Give this model its own endpoint "
                     "or remove those variants."
                 )
-        serving.deploy(self.endpoint, variant_for(spec, candidate, candidate=True), 0.0)
-        notify(spec, "deploy", f"{candidate_name} deployed at 0 % on {self.endpoint}"
-               + (f" beside champion {champion_name} at 100 %" if champion_name else " (first model: no champion)"))
-        return self._deployed(candidate, champion=champion_name)
+        serving.deploy(self.endpoint, self.variant_for(candidate, self.fault_injection), 0.0)
+        self.announce(self.model, "deploy", f"{candidate_name} deployed at 0 % on {self.endpoint}"
+                      + (f" beside champion {champion_name} at 100 %" if champion_name else " (first model: no champion)"))
+        return self._deployed(candidate, champion_name, generation)
 
-    def _deployed(self, candidate: ModelVersion, champion: str | None) -> dict[str, Any]:
+    def _deployed(self, candidate: ModelVersion, champion: str | None, generation: int | None) -> dict[str, Any]:
         return {
             "endpoint": self.endpoint,
             "candidate": variant_name(candidate.version_id),
             "champion": champion,
             "version_id": candidate.version_id,
+            "generation": generation,
         }
 
 
 class HealthCheckOperator(EndpointOperator):
-    """Send example requests to the candidate variant alone (0 % weight: no user sees it) before any traffic.
+    """Send example requests to one variant alone (at 0 % weight: no user sees it) before it gets traffic.
 
-    The requests are `serving.example_requests`, or generated from the request JSON Schema. Any non-2xx
-    answer fails the task without retries (the candidate answered, and answered wrong) and, through the
-    rollback task, stops the run before a user request reaches the candidate. Unreachable endpoints raise
-    ordinary errors, which are retried.
+    Any non-2xx answer fails the task without retries (the variant answered, and answered wrong).
+    Unreachable endpoints raise ordinary errors, which are retried.
+
+    :param variant: the variant to probe (`deploy.output["candidate"]`); templated.
+    :param example_requests: the requests to send; when empty, `generated_requests` are generated from
+    :param request_schema: the request JSON Schema's path.
+    :param generated_requests: how many requests to generate from the schema.
+    :return: `{"variant", "requests", "generated"}`.
     """
 
+    template_fields: Sequence[str] = ("variant", "example_requests")
+
+    def __init__(
+        self, *, variant: str, example_requests: list[dict[str, Any]] | None = None,
+        request_schema: str | None = None, generated_requests: int = HEALTH_CHECK_EXAMPLES, model: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not example_requests and not request_schema:
+            raise ValueError("give example_requests, or a request_schema to generate them from")
+        self.variant = variant
+        self.example_requests = list(example_requests or [])
+        self.request_schema = request_schema
+        self.generated_requests = generated_requests
+        self.model = model
+
     def execute(self, context: Any) -> dict[str, Any]:
-        spec, serving = self.model_spec, self.serving_backend()
-        candidate = pull(context, DEPLOY)["candidate"]
-        requests, generated = self.example_requests()
-        answers = [(request, *serving.invoke(self.endpoint, candidate, request)) for request in requests]
+        requests, generated = self.requests()
+        answers = [(request, *self.serving.invoke(self.endpoint, self.variant, request)) for request in requests]
         failed = [(i, request, status, body) for i, (request, status, body) in enumerate(answers) if not 200 <= status < 300]
         if failed:
             detail = "; ".join(
@@ -175,88 +261,123 @@ class HealthCheckOperator(EndpointOperator):
                 for i, request, status, body in failed
             )
             raise AirflowFailException(
-                f"health check of {candidate} on {self.endpoint}: {len(failed)} of {len(requests)} requests "
+                f"health check of {self.variant} on {self.endpoint}: {len(failed)} of {len(requests)} requests "
                 f"failed: {detail}"
             )
-        notify(spec, "health_check", f"{candidate} answered {len(requests)} of {len(requests)} "
-               f"{'generated' if generated else 'example'} requests with 2xx")
-        return {"variant": candidate, "requests": len(requests), "generated": generated}
+        self.announce(self.model or self.endpoint, "health_check", f"{self.variant} answered {len(requests)} of "
+                      f"{len(requests)} {'generated' if generated else 'example'} requests with 2xx")
+        return {"variant": self.variant, "requests": len(requests), "generated": generated}
 
-    def example_requests(self) -> tuple[list[dict[str, Any]], bool]:
+    def requests(self) -> tuple[list[dict[str, Any]], bool]:
         """(requests, whether they were generated from the request schema)."""
-        spec = self.model_spec
-        if spec.serving.example_requests:
-            return list(spec.serving.example_requests), False
+        if self.example_requests:
+            return list(self.example_requests), False
         from airflow_mlprovider.request_examples import generate
 
-        with open(spec.code.request_schema) as fh:
+        with open(self.request_schema) as fh:
             schema = json.load(fh)
-        return generate(schema, n=HEALTH_CHECK_EXAMPLES, seed=0), True
+        return generate(schema, n=self.generated_requests, seed=0), True
 
 
-class FinalizeOperator(EndpointOperator):
-    """After a completed rollout: make the candidate the champion and give it 100 %, removing the old champion.
+class FinalizeOperator(ChampionKeepingOperator):
+    """After a completed rollout: make the version the champion at 100 %, removing the previous champion.
 
+    Fences first (a stale rollout attempt can no longer move weights), routes, then checks with describe().
     The registry may refuse (a champion trained on newer data appeared meanwhile, e.g. during a backfill):
     then that champion is restored to 100 % and the candidate removed; the registry records why.
+    Moving the champion emits an event of the Asset `mlprovider://<model>/champion`.
+
+    :param version_id: the rolled-out version (`deploy.output["version_id"]`); templated.
+    :param previous_champion: the variant it replaces (`deploy.output["champion"]`); templated.
+    :param reason: why (`rollout.output["reason"]`); templated.
+    :return: `{"promoted", "champion", "reason"}`.
     """
 
+    template_fields: Sequence[str] = ("version_id", "previous_champion", "reason", "registry_uri")
+
+    def __init__(
+        self, *, version_id: str, previous_champion: str | None = None, reason: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.outlets = [*self.outlets, champion_alias(self.model)]
+        self.version_id = version_id
+        self.previous_champion = previous_champion
+        self.reason = reason
+
     def execute(self, context: Any) -> dict[str, Any]:
-        spec, serving, registry = self.model_spec, self.serving_backend(), self.registry()
-        deployed = pull(context, DEPLOY)
-        version_id, candidate = deployed["version_id"], deployed["candidate"]
-        rollout = context["ti"].xcom_pull(task_ids=ROLLOUT) or {}
-        outcome = registry.promote(version_id, f"rollout completed: {rollout.get('reason', 'no reason given')}")
+        serving = self.serving
+        candidate = variant_name(self.version_id)
+        generation = fence(serving, self.endpoint)
+        outcome = self.registry.promote(self.version_id, f"rollout completed: {self.reason or 'no reason given'}")
         if not outcome.promoted:
-            restored = serve_champion(serving, spec, outcome.champion, remove=candidate)
-            notify(spec, "finalize.refused", f"{version_id} is not promoted: {outcome.reason}; "
-                   f"{restored} serves 100 % and {candidate} was removed")
+            restored = self.serve_champion(outcome.champion, generation, remove=candidate)
+            verify_serving(serving, self.endpoint, restored)
+            self.announce(self.model, "finalize.refused", f"{self.version_id} is not promoted: {outcome.reason}; "
+                          f"{restored} serves 100 % and {candidate} was removed")
             return {"promoted": False, "champion": restored, "reason": outcome.reason}
-        route(serving, self.endpoint, {candidate: 100.0})
-        previous = deployed["champion"]
+        route(serving, self.endpoint, {candidate: 100.0}, generation)
+        previous = self.previous_champion
         if previous is not None and previous != candidate:
             serving.remove(self.endpoint, previous)
-        notify(spec, "finalize", f"{candidate} is the champion and serves 100 % of {self.endpoint}"
-               + (f"; {previous} removed" if previous else ""))
+        verify_serving(serving, self.endpoint, candidate)
+        emit_champion_event(context, self.registered(self.version_id))
+        self.announce(self.model, "finalize", f"{candidate} is the champion and serves 100 % of {self.endpoint}"
+                      + (f"; {previous} removed" if previous else ""))
         return {"promoted": True, "champion": candidate, "reason": outcome.reason}
 
 
-class RollbackOperator(EndpointOperator):
-    """Restore the registry's champion to 100 % and remove the candidate; runs whatever failed upstream.
+class RollbackOperator(ChampionKeepingOperator):
+    """Restore the registry's champion to 100 % and remove the candidate; meant to run whatever failed upstream
+    (`trigger_rule="all_done"`): an upstream that did not run gives None for its XComArg.
 
     Outcome: when the rollout DECIDED to roll back, this task succeeds (a rolled-back candidate is a normal,
     safe result, announced as an alert). When the stage failed instead (deploy, health check or the rollout
     itself), the endpoint is repaired first and then this task fails, so the run shows that the rollout
-    did not complete. Idempotent: a removed or never-deployed candidate is fine.
+    did not complete. Idempotent: a removed or never-deployed candidate is fine. Fences first, verifies last.
+
+    :param version_id: the registered candidate (`register.output["version_id"]`); None: nothing to roll back.
+    :param decision: the rollout's result (`rollout.output`), None if it did not decide.
+    :param deployed: the deploy result (`deploy.output`), None if deploy did not complete.
+    :param health_check: the health check result (`health_check.output`), None if it did not pass.
+    :return: `{"rolled_back", "champion", "reason"}`.
     """
 
+    template_fields: Sequence[str] = ("version_id", "decision", "deployed", "health_check", "registry_uri")
+
+    def __init__(
+        self, *, version_id: str | None, decision: dict[str, Any] | None = None, deployed: dict[str, Any] | None = None,
+        health_check: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.version_id = version_id
+        self.decision = decision
+        self.deployed = deployed
+        self.health_check = health_check
+
     def execute(self, context: Any) -> dict[str, Any]:
-        spec, serving, registry = self.model_spec, self.serving_backend(), self.registry()
-        ti = context["ti"]
-        registered = ti.xcom_pull(task_ids=REGISTER)
-        if not registered:
+        if not self.version_id:
             raise AirflowSkipException("no candidate was registered in this run: nothing to roll back")
-        version_id = registered["version_id"]
-        candidate = variant_name(version_id)
-        champion = registry.champion()
-        restored = serve_champion(serving, spec, champion, remove=candidate)
-        if champion is not None and champion.version_id == version_id:
-            notify(spec, "rollback", f"{candidate} is already the champion (finalized): it keeps serving 100 %")
-            return {"rolled_back": False, "champion": restored}
-        decision = ti.xcom_pull(task_ids=ROLLOUT)
-        decided = bool(decision) and decision.get("action") == "rollback"
-        reason = decision["reason"] if decided else self._failure_cause(ti)
-        registry.record(version_id, "rolled_back", reason, decided=decided, champion=restored)
+        serving = self.serving
+        candidate = variant_name(self.version_id)
+        generation = fence(serving, self.endpoint)
+        champion = self.registry.champion()
+        restored = self.serve_champion(champion, generation, remove=candidate)
+        verify_serving(serving, self.endpoint, restored)
+        if champion is not None and champion.version_id == self.version_id:
+            self.announce(self.model, "rollback", f"{candidate} is already the champion (finalized): it keeps serving 100 %")
+            return {"rolled_back": False, "champion": restored, "reason": "already the champion"}
+        decided = bool(self.decision) and self.decision.get("action") == "rollback"
+        reason = self.decision["reason"] if decided else self._failure_cause()
+        self.registry.record(self.version_id, "rolled_back", reason, decided=decided, champion=restored)
         serving_now = f"{restored} serves 100 % of {self.endpoint}" if restored else f"{self.endpoint} has no champion"
-        notify(spec, "rollback", f"{candidate} rolled back ({reason}); {serving_now}", alert=True)
+        self.announce(self.model, "rollback", f"{candidate} rolled back ({reason}); {serving_now}", alert=True)
         if not decided:
             raise AirflowFailException(f"endpoint repaired ({serving_now}, {candidate} removed); failing because {reason}")
         return {"rolled_back": True, "champion": restored, "reason": reason}
 
-    @staticmethod
-    def _failure_cause(ti: Any) -> str:
-        if not ti.xcom_pull(task_ids=DEPLOY):
+    def _failure_cause(self) -> str:
+        if not self.deployed:
             return "the deploy task did not complete"
-        if not ti.xcom_pull(task_ids=HEALTH_CHECK):
+        if not self.health_check:
             return "the candidate did not pass its health check"
         return "the rollout failed or timed out before reaching a decision"

@@ -39,7 +39,6 @@ from airflow_mlprovider.spec.model import BUILTIN_METRIC_DIRECTIONS, ModelSpec
 
 SPEC_SUFFIX = ".model.yaml"
 DEFAULTS_FILE = "mlprovider.defaults.yaml"
-DEFAULTS_ENV = "MLPROVIDER_DEFAULTS_FILE"
 SCHEMA_FILE = Path(__file__).with_name("spec.schema.json")
 # Keys that describe one model: a defaults file shared by many specs may not set them.
 SPEC_ONLY_KEYS = ("model", "description", "data", "code", "evaluate")
@@ -516,16 +515,16 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _defaults_path(folders: list[Path]) -> Path | None:
-    """MLPROVIDER_DEFAULTS_FILE if set, else the first of `folders` holding a defaults file."""
-    if os.environ.get(DEFAULTS_ENV):
-        return Path(os.environ[DEFAULTS_ENV])
+def _defaults_path(folders: list[Path], defaults_file: str | Path | None) -> Path | None:
+    """`defaults_file` if given ([mlprovider] defaults_file), else the first of `folders` holding a defaults file."""
+    if defaults_file:
+        return Path(defaults_file)
     return next((folder / DEFAULTS_FILE for folder in folders if (folder / DEFAULTS_FILE).is_file()), None)
 
 
-def _load_defaults(folders: list[Path]) -> _Source | None:
+def _load_defaults(folders: list[Path], defaults_file: str | Path | None) -> _Source | None:
     """The defaults that apply (see _defaults_path); raises SpecValidationError if they are invalid."""
-    path = _defaults_path(folders)
+    path = _defaults_path(folders, defaults_file)
     if path is None:
         return None
     source = _read_source(path, "defaults file")
@@ -564,18 +563,19 @@ def _load(path: Path, defaults: _Source | None, dags_root: Path) -> ModelSpec:
 
 
 def load_spec_file(
-    path: str | Path, *, defaults: dict[str, Any] | None = None, dags_root: str | Path | None = None
+    path: str | Path, *, defaults: dict[str, Any] | None = None, dags_root: str | Path | None = None,
+    defaults_file: str | Path | None = None,
 ) -> ModelSpec:
     """One spec, validated; raises SpecValidationError listing every problem.
 
     `defaults`: a defaults document (its relative paths resolve against the spec's folder); when None,
-    MLPROVIDER_DEFAULTS_FILE or the nearest defaults file from the spec's folder up to `dags_root` is read.
+    `defaults_file` or the nearest defaults file from the spec's folder up to `dags_root` is read.
     """
     path = Path(path)
     root = Path(dags_root) if dags_root is not None else path.parent
     if defaults is None:
         here, top = path.parent.absolute(), root.absolute()
-        source = _load_defaults([here, *(p for p in here.parents if p.is_relative_to(top))])
+        source = _load_defaults([here, *(p for p in here.parents if p.is_relative_to(top))], defaults_file)
     else:
         source = _Source("<defaults>", None, defaults, path.parent.absolute())
         _check_defaults(source)
@@ -594,14 +594,22 @@ def _guarded(load: Callable[[], Any], file: str) -> Any:
         raise SpecValidationError([SpecError(file, None, None, "", message)]) from exc
 
 
-def load_specs(folder: str | Path, *, dags_root: str | Path | None = None) -> LoadResult:
-    """Every `*.model.yaml` under `folder`; never raises for a bad spec (its errors are in the result)."""
+def load_specs(
+    folder: str | Path, *, dags_root: str | Path | None = None, defaults_file: str | Path | None = None
+) -> LoadResult:
+    """Every `*.model.yaml` under `folder`; never raises for a bad spec (its errors are in the result).
+
+    Two specs with the same model name: the one that was there first (the older file by modification time,
+    then by path) keeps its DAG; each newcomer becomes an invalid spec naming both files (see keeper_of).
+    """
     folder = Path(folder)
     root = Path(dags_root) if dags_root is not None else folder
     files = sorted(folder.rglob("*" + SPEC_SUFFIX))
     result = LoadResult()
     try:
-        defaults = _guarded(lambda: _load_defaults([folder]), str(_defaults_path([folder])))
+        defaults = _guarded(
+            lambda: _load_defaults([folder], defaults_file), str(_defaults_path([folder], defaults_file))
+        )
     except SpecValidationError as exc:
         result.errors = {str(file): list(exc.errors) for file in files}
         return result
@@ -613,12 +621,45 @@ def load_specs(folder: str | Path, *, dags_root: str | Path | None = None) -> Lo
             result.errors[str(file)] = exc.errors
         else:
             by_model[spec.model].append(spec)
-    for model, specs in by_model.items():
-        if len(specs) == 1:
-            result.specs.append(specs[0])
-            continue
-        for spec in specs:
-            others = ", ".join(other.source for other in specs if other is not spec)
-            message = f"model {model!r} is also defined in {others}: model names are DAG ids and must be unique"
-            result.errors[spec.source] = [_read_source(Path(spec.source), "spec").error(("model",), message)]
+    for specs in by_model.values():
+        keeper, *newcomers = sorted(specs, key=lambda spec: _age_key(spec.source))
+        result.specs.append(keeper)
+        for spec in newcomers:
+            result.errors[spec.source] = [_duplicate_error(spec.source, spec.model, keeper.source)]
     return result
+
+
+def _age_key(file: str) -> tuple[int, str]:
+    """Older first: modification time, then path (deterministic when the times are equal)."""
+    return os.stat(file).st_mtime_ns, file
+
+
+def _duplicate_error(newcomer: str, model: str, keeper: str) -> SpecError:
+    message = (f"model {model!r} is already defined in {keeper}, whose DAG stays (the older file keeps a model "
+               "name): model names are DAG ids and must be unique; rename `model:` in this file")
+    return _read_source(Path(newcomer), "spec").error(("model",), message)
+
+
+def model_collisions(path: str | Path, folder: str | Path) -> list[SpecError]:
+    """Errors if another `*.model.yaml` under `folder` names the same model as `path` and `path` is the newer file.
+
+    What `mlprovider validate FILE` adds to FILE's own checks: the folder's DAGs would lose FILE to the
+    older spec (only the `model` key of the others is read).
+    """
+    path = Path(path)
+    model = _read_source(path, "spec").doc.get("model")
+    same = [str(path)]
+    for other in sorted(Path(folder).rglob("*" + SPEC_SUFFIX)):
+        if other.resolve() == path.resolve():
+            continue
+        try:
+            if _read_source(other, "spec").doc.get("model") == model:
+                same.append(str(other))
+        except SpecValidationError:
+            continue  # an unreadable spec is its own problem, reported when it is validated
+    if len(same) == 1:
+        return []
+    keeper = min(same, key=_age_key)
+    if keeper == str(path):
+        return []
+    return [_duplicate_error(str(path), model, keeper)]

@@ -1,10 +1,20 @@
-"""Typed, validated spec objects. Built only from a document the JSON Schema accepted."""
+"""Typed, validated spec objects. Built only from a document the JSON Schema accepted.
+
+Defaults are declared once, in spec.schema.json: every dataclass default below is read from the schema
+(`schema_default`), and `from_dict` passes only the keys a document sets, so a default that is not in the
+schema cannot exist.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+SCHEMA_FILE = Path(__file__).with_name("spec.schema.json")
 
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -21,7 +31,7 @@ BUILTIN_METRIC_DIRECTIONS = {
 }
 
 
-def seconds(value: int | str) -> float:
+def seconds(value: int | float | str) -> float:
     """A schema duration ('90s', '10m', 3600) in seconds."""
     if isinstance(value, (int, float)):
         return float(value)
@@ -29,17 +39,55 @@ def seconds(value: int | str) -> float:
     return float(number) * _UNIT_SECONDS[unit]
 
 
+@cache
+def spec_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def schema_default(*path: str) -> Any:
+    """The schema's `default` of the property at `path` (e.g. "rollout", "steps"); a KeyError if it has none."""
+    node = spec_schema()
+    for part in path:
+        node = node["properties"][part]
+    return node["default"]
+
+
+def _tuple_default(*path: str) -> Any:
+    return field(default_factory=lambda: tuple(schema_default(*path)))
+
+
+def _dict_default(*path: str) -> Any:
+    return field(default_factory=lambda: dict(schema_default(*path)))
+
+
+def _set(section: dict[str, Any], durations: dict[str, str] = {}, tuples: tuple[str, ...] = ()) -> dict[str, Any]:  # noqa: B006 - read only
+    """The keys `section` sets, as dataclass keyword arguments: durations in seconds (`key` -> `key_s`)."""
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if key in durations:
+            out[durations[key]] = seconds(value)
+        elif key in tuples:
+            out[key] = tuple(value)
+        else:
+            out[key] = value
+    return out
+
+
 @dataclass(frozen=True)
 class DefaultArgs:
-    retries: int = 2
-    retry_delay_s: float = 30.0
-    retry_exponential_backoff: bool = True
-    max_retry_delay_s: float = 600.0
+    retries: int = schema_default("default_args", "retries")
+    retry_delay_s: float = seconds(schema_default("default_args", "retry_delay"))
+    retry_exponential_backoff: bool = schema_default("default_args", "retry_exponential_backoff")
+    max_retry_delay_s: float = seconds(schema_default("default_args", "max_retry_delay"))
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any]) -> DefaultArgs:
+        return cls(**_set(section, {"retry_delay": "retry_delay_s", "max_retry_delay": "max_retry_delay_s"}))
 
 
 @dataclass(frozen=True)
 class Warehouse:
-    type: str = "duckdb"
+    type: str = schema_default("warehouse")["type"]
     path: str | None = None  # absolute after loading
     conn_id: str | None = None
     unload_stage: str | None = None
@@ -57,15 +105,15 @@ class Dbt:
 class Split:
     by: str
     column: str
-    validation: float = 0.15
-    test: float = 0.15
+    validation: float = schema_default("data", "split", "validation")
+    test: float = schema_default("data", "split", "test")
 
 
 @dataclass(frozen=True)
 class Data:
     sql: str
     split: Split
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = _dict_default("data", "params")
     dbt: Dbt | None = None
 
 
@@ -74,21 +122,25 @@ class Code:
     module: str  # absolute paths after loading
     request_schema: str
     response_schema: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = _dict_default("code", "params")
 
 
 @dataclass(frozen=True)
 class Train:
-    max_runtime_s: float = 1800.0
-    compute: str = "local"
-    framework: str = "sklearn"
+    max_runtime_s: float = seconds(schema_default("train", "max_runtime"))
+    compute: str = schema_default("train", "compute")
+    framework: str = schema_default("train", "framework")
     framework_version: str | None = None
     image_uri: str | None = None
     instance_type: str | None = None
-    cpus: int = 2
-    memory_gb: float = 4.0
-    gpu: bool = False
+    cpus: int = schema_default("train", "cpus")
+    memory_gb: float = schema_default("train", "memory_gb")
+    gpu: bool = schema_default("train", "gpu")
     role_arn: str | None = None
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any]) -> Train:
+        return cls(**_set(section, {"max_runtime": "max_runtime_s"}))
 
 
 @dataclass(frozen=True)
@@ -96,38 +148,50 @@ class Evaluate:
     metric: str
     label: str
     direction: str
-    prediction_field: str = "prediction"
-    max_rows: int = 5000
-    request_check_rows: int = 100
+    prediction_field: str = schema_default("evaluate", "prediction_field")
+    max_rows: int = schema_default("evaluate", "max_rows")
+    request_check_rows: int = schema_default("evaluate", "request_check_rows")
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any]) -> Evaluate:
+        direction = section.get("direction") or BUILTIN_METRIC_DIRECTIONS.get(section["metric"], "maximize")
+        return cls(**{**section, "direction": direction})
 
 
 @dataclass(frozen=True)
 class Promote:
-    min_relative_improvement: float = 0.0
-    min_absolute_improvement: float = 0.0
+    min_relative_improvement: float = schema_default("promote", "min_relative_improvement")
+    min_absolute_improvement: float = schema_default("promote", "min_absolute_improvement")
     first_model_threshold: float | None = None
     confidence: float | None = None
-    min_test_rows: int = 0
+    min_test_rows: int = schema_default("promote", "min_test_rows")
 
 
 @dataclass(frozen=True)
 class Autoscaling:
     max_instances: int
-    min_instances: int = 1
-    invocations_per_instance: int = 1000
+    min_instances: int = schema_default("serving", "autoscaling", "min_instances")
+    invocations_per_instance: int = schema_default("serving", "autoscaling", "invocations_per_instance")
 
 
 @dataclass(frozen=True)
 class Serving:
     endpoint: str
-    url: str | None = None
     conn_id: str | None = None
-    example_requests: tuple[dict[str, Any], ...] = ()
+    example_requests: tuple[dict[str, Any], ...] = _tuple_default("serving", "example_requests")
     instance_type: str | None = None
-    instance_count: int = 1
+    instance_count: int = schema_default("serving", "instance_count")
     data_capture_percent: int | None = None
     autoscaling: Autoscaling | None = None
-    fault_injection: float = 0.0
+    fault_injection: float = schema_default("serving", "fault_injection")
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any], model: str) -> Serving:
+        values = _set(section, tuples=("example_requests",))
+        if "autoscaling" in section:
+            values["autoscaling"] = Autoscaling(**section["autoscaling"])
+        # the endpoint defaults to the model's name made endpoint-safe (no schema default can say that)
+        return cls(**{"endpoint": model.replace("_", "-"), **values})
 
 
 @dataclass(frozen=True)
@@ -138,16 +202,25 @@ class Guardrails:
 
 @dataclass(frozen=True)
 class Rollout:
-    steps: tuple[int, ...] = (5, 25, 50, 100)
-    check_interval_s: float = 5.0
-    min_requests: int = 200
-    max_error_rate_increase: float = 0.0
-    significance: float = 0.01
-    power: float = 0.95
-    step_timeout_s: float = 3600.0
-    timeout_s: float = 10800.0
+    steps: tuple[int, ...] = _tuple_default("rollout", "steps")
+    check_interval_s: float = seconds(schema_default("rollout", "check_interval"))
+    min_requests: int = schema_default("rollout", "min_requests")
+    max_error_rate_increase: float = schema_default("rollout", "max_error_rate_increase")
+    significance: float = schema_default("rollout", "significance")
+    power: float = schema_default("rollout", "power")
+    step_timeout_s: float = seconds(schema_default("rollout", "step_timeout"))
+    timeout_s: float = seconds(schema_default("rollout", "timeout"))
     guardrails: Guardrails = field(default_factory=Guardrails)
-    on_timeout: str = "wait"
+    on_timeout: str = schema_default("rollout", "on_timeout")
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any]) -> Rollout:
+        """A spec's rollout section (also what RolloutOperator's `rollout_policy` takes): absent keys default."""
+        values = _set(section, {"check_interval": "check_interval_s", "step_timeout": "step_timeout_s",
+                                "timeout": "timeout_s"}, tuples=("steps",))
+        if "guardrails" in section:
+            values["guardrails"] = Guardrails(**section["guardrails"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -167,15 +240,15 @@ class ModelSpec:
     code: Code
     evaluate: Evaluate
     description: str = ""
-    owner: str = "mlprovider"
-    schedule: str | None = "@daily"
-    start_date: str = "2024-01-01"
-    catchup: bool = False
-    tags: tuple[str, ...] = ()
-    max_active_runs: int = 1
-    platform: str = "local"
+    owner: str = schema_default("owner")
+    schedule: str | None = schema_default("schedule")
+    start_date: str = schema_default("start_date")
+    catchup: bool = schema_default("catchup")
+    tags: tuple[str, ...] = _tuple_default("tags")
+    max_active_runs: int = schema_default("max_active_runs")
+    platform: str = schema_default("platform")
     artifact_root: str = ""
-    aws_conn_id: str = "aws_default"
+    aws_conn_id: str = schema_default("aws_conn_id")
     default_args: DefaultArgs = field(default_factory=DefaultArgs)
     warehouse: Warehouse = field(default_factory=Warehouse)
     train: Train = field(default_factory=Train)
@@ -193,78 +266,36 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, doc: dict[str, Any], source: str) -> ModelSpec:
         """Build from a merged document that already passed schema validation and path resolution."""
-        d = doc
-        data = d["data"]
-        dbt = data.get("dbt")
-        ev = d["evaluate"]
-        da = d.get("default_args", {})
-        tr = d.get("train", {})
-        srv = d.get("serving")
-        ro = d.get("rollout", {})
+        data = doc["data"]
+        plain = ("description", "owner", "schedule", "catchup", "max_active_runs", "platform", "artifact_root",
+                 "aws_conn_id")
+        top: dict[str, Any] = {key: doc[key] for key in plain if key in doc}
+        if "start_date" in doc:
+            top["start_date"] = str(doc["start_date"])
+        if "tags" in doc:
+            top["tags"] = tuple(doc["tags"])
+        if "warehouse" in doc:
+            top["warehouse"] = Warehouse(**doc["warehouse"])
+        if "promote" in doc:
+            top["promote"] = Promote(**doc["promote"])
+        if "notify" in doc:
+            top["notify"] = Notify(**doc["notify"])
+        if "serving" in doc:
+            top["serving"] = Serving.from_dict(doc["serving"], doc["model"])
         return cls(
-            model=d["model"],
+            model=doc["model"],
             source=source,
-            description=d.get("description", ""),
-            owner=d.get("owner", "mlprovider"),
-            schedule=d.get("schedule", "@daily"),
-            start_date=str(d.get("start_date", "2024-01-01")),
-            catchup=d.get("catchup", False),
-            tags=tuple(d.get("tags", ())),
-            max_active_runs=d.get("max_active_runs", 1),
-            platform=d.get("platform", "local"),
-            artifact_root=d.get("artifact_root", ""),
-            aws_conn_id=d.get("aws_conn_id", "aws_default"),
-            default_args=DefaultArgs(
-                retries=da.get("retries", 2),
-                retry_delay_s=seconds(da.get("retry_delay", "30s")),
-                retry_exponential_backoff=da.get("retry_exponential_backoff", True),
-                max_retry_delay_s=seconds(da.get("max_retry_delay", "10m")),
-            ),
-            warehouse=Warehouse(**d.get("warehouse", {"type": "duckdb"})),
             data=Data(
                 sql=data["sql"],
-                params=dict(data.get("params", {})),
                 split=Split(**data["split"]),
-                dbt=Dbt(**dbt) if dbt else None,
+                **({"params": dict(data["params"])} if "params" in data else {}),
+                **({"dbt": Dbt(**data["dbt"])} if "dbt" in data else {}),
             ),
-            code=Code(**d["code"]),
-            train=Train(
-                max_runtime_s=seconds(tr.get("max_runtime", "30m")),
-                **{k: v for k, v in tr.items() if k != "max_runtime"},
-            ),
-            evaluate=Evaluate(
-                metric=ev["metric"],
-                label=ev["label"],
-                direction=ev.get("direction") or BUILTIN_METRIC_DIRECTIONS.get(ev["metric"], "maximize"),
-                prediction_field=ev.get("prediction_field", "prediction"),
-                max_rows=ev.get("max_rows", 5000),
-            ),
-            promote=Promote(**d.get("promote", {})),
-            serving=None
-            if srv is None
-            else Serving(
-                endpoint=srv.get("endpoint", d["model"].replace("_", "-")),
-                url=srv.get("url"),
-                conn_id=srv.get("conn_id"),
-                example_requests=tuple(srv.get("example_requests", ())),
-                instance_type=srv.get("instance_type"),
-                instance_count=srv.get("instance_count", 1),
-                data_capture_percent=srv.get("data_capture_percent"),
-                autoscaling=Autoscaling(**srv["autoscaling"]) if "autoscaling" in srv else None,
-                fault_injection=srv.get("fault_injection", 0.0),
-            ),
-            rollout=Rollout(
-                steps=tuple(ro.get("steps", (5, 25, 50, 100))),
-                check_interval_s=seconds(ro.get("check_interval", "5s")),
-                min_requests=ro.get("min_requests", 200),
-                max_error_rate_increase=ro.get("max_error_rate_increase", 0.0),
-                significance=ro.get("significance", 0.01),
-                power=ro.get("power", 0.95),
-                step_timeout_s=seconds(ro.get("step_timeout", "1h")),
-                timeout_s=seconds(ro.get("timeout", "3h")),
-                guardrails=Guardrails(**ro.get("guardrails", {})),
-                on_timeout=ro.get("on_timeout", "wait"),
-            ),
-            notify=Notify(**d.get("notify", {})),
-            raw=d,
+            code=Code(**doc["code"]),
+            evaluate=Evaluate.from_dict(doc["evaluate"]),
+            default_args=DefaultArgs.from_dict(doc.get("default_args", {})),
+            train=Train.from_dict(doc.get("train", {})),
+            rollout=Rollout.from_dict(doc.get("rollout", {})),
+            raw=doc,
+            **top,
         )

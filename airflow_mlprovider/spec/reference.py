@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from airflow_mlprovider.spec.errors import DURATION_WORDS, allowed
-from airflow_mlprovider.spec.loader import DEFAULTS_ENV, DEFAULTS_FILE, SPEC_ONLY_KEYS, SPEC_SUFFIX, spec_validator
+from airflow_mlprovider.spec.loader import DEFAULTS_FILE, SPEC_ONLY_KEYS, SPEC_SUFFIX, spec_validator
 
 INTRO = f"""\
 # Model spec reference
@@ -18,8 +18,8 @@ INTRO = f"""\
 One model = one YAML file named `<anything>{SPEC_SUFFIX}` in the Airflow dags folder (subfolders too; other
 YAML such as `dbt_project.yml` is ignored). Each spec becomes one DAG whose id is the spec's `model`.
 
-**Defaults.** `{DEFAULTS_FILE}` beside the specs (or the file named by the environment variable
-`{DEFAULTS_ENV}`) holds settings shared by every spec: any top-level key except
+**Defaults.** `{DEFAULTS_FILE}` beside the specs (or the file named by
+the Airflow option `[mlprovider] defaults_file`) holds settings shared by every spec: any top-level key except
 {", ".join(f"`{key}`" for key in SPEC_ONLY_KEYS)}. A spec overrides it: mappings merge key by key, lists
 and values are replaced. The defaults' `serving` and `rollout` apply only to specs that have a `serving`
 section of their own: defaults configure serving, a spec turns it on. Errors in the defaults file are

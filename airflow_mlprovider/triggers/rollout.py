@@ -1,67 +1,89 @@
 """The rollout's waiting part: check the endpoint's traffic every check_interval until a decision is due.
 
 Runs in the triggerer (no worker slot is held while a rollout waits). It yields ONE event, when `decide()`
-says advance, complete or rollback; waits are only logged. Serializes to JSON-safe kwargs: the spec as a
-plain dict, the variant names and the rollout state.
+says advance, complete or rollback; waits are only logged. Serializes to JSON-safe kwargs: the resolved
+policy, the variant names, the rollout state and where the metrics come from (connection ids).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_mlprovider.spec.model import ModelSpec
-
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.base import MetricsSource
+    from airflow_mlprovider.rollout import RolloutPolicy
 
 #: consecutive failed metric reads after which the rollout rolls back (it cannot judge the candidate)
 MAX_METRICS_FAILURES = 5
 
 
+def policy_kwargs(policy: RolloutPolicy) -> dict[str, Any]:
+    """A RolloutPolicy as JSON-safe trigger kwargs."""
+    values = dataclasses.asdict(policy)
+    values["steps"] = list(values["steps"])
+    return values
+
+
 class RolloutTrigger(BaseTrigger):
+    """Wait for the next rollout decision on `endpoint` between `champion` and `candidate`.
+
+    :param endpoint: the endpoint's name.
+    :param champion: the champion's variant name.
+    :param candidate: the candidate's variant name.
+    :param state: the RolloutState as a dict (step, weight, clocks, evidence).
+    :param policy: the RolloutPolicy's fields (see `policy_kwargs`).
+    :param endpoint_conn_id: the local endpoint server's connection (its window API gives the counts); or
+    :param cloudwatch: read SageMaker's per-variant CloudWatch metrics through `aws_conn_id` instead.
+    :param aws_conn_id: the AWS connection (cloudwatch only).
+    """
+
     def __init__(
-        self, *, spec: dict[str, Any], spec_source: str, endpoint: str, champion: str, candidate: str,
-        state: dict[str, Any],
+        self, *, endpoint: str, champion: str, candidate: str, state: dict[str, Any], policy: dict[str, Any],
+        endpoint_conn_id: str = "mlprovider_endpoint", cloudwatch: bool = False, aws_conn_id: str = "aws_default",
     ) -> None:
         super().__init__()
-        self.spec = spec
-        self.spec_source = spec_source
         self.endpoint = endpoint
         self.champion = champion
         self.candidate = candidate
         self.state = state
+        self.policy = policy
+        self.endpoint_conn_id = endpoint_conn_id
+        self.cloudwatch = cloudwatch
+        self.aws_conn_id = aws_conn_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "spec": self.spec,
-                "spec_source": self.spec_source,
                 "endpoint": self.endpoint,
                 "champion": self.champion,
                 "candidate": self.candidate,
                 "state": self.state,
+                "policy": self.policy,
+                "endpoint_conn_id": self.endpoint_conn_id,
+                "cloudwatch": self.cloudwatch,
+                "aws_conn_id": self.aws_conn_id,
             },
         )
 
-    def metrics_source(self, spec: ModelSpec) -> MetricsSource:
-        from airflow_mlprovider.backends import metrics_for
+    def metrics_source(self) -> MetricsSource:
+        from airflow_mlprovider.backends import metrics_source
 
-        return metrics_for(spec)
+        return metrics_source(self.endpoint_conn_id, cloudwatch=self.cloudwatch, aws_conn_id=self.aws_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_mlprovider.rollout import RolloutPolicy, RolloutState, decide
         from airflow_mlprovider.rollout.counts import VariantCounts
 
-        spec = ModelSpec.from_dict(self.spec, self.spec_source)
-        policy = RolloutPolicy.from_spec(spec.rollout)
+        policy = RolloutPolicy(**self.policy)
         state = RolloutState.from_dict(self.state)
-        metrics = await asyncio.to_thread(self.metrics_source, spec)
+        metrics = await asyncio.to_thread(self.metrics_source)
         failures = 0
         while True:
             await asyncio.sleep(policy.check_interval_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -44,13 +45,18 @@ def test_a_bad_spec_does_not_hide_the_good_ones(dags_folder: Path) -> None:
     assert re.search(r"not_yaml\.model\.yaml:\d+:\d+: .*YAML syntax error", not_yaml.doc_md)
 
 
-def test_two_specs_with_one_model_name_name_both_files(dags_folder: Path) -> None:
+def test_a_copy_with_the_same_model_name_does_not_take_the_existing_dag_down(dags_folder: Path) -> None:
     first = sorted(dags_folder.glob("*.model.yaml"))[0]
-    (dags_folder / "copy.model.yaml").write_text(first.read_text())
+    model = re.search(r"^model:\s*(\S+)", first.read_text(), re.M).group(1)
+    copy = dags_folder / "copy.model.yaml"
+    copy.write_text(first.read_text())
+    os.utime(copy, ns=(first.stat().st_mtime_ns + 10**9,) * 2)  # dropped in after the production spec
     bag = _bag(dags_folder)
-    for source in (first, dags_folder / "copy.model.yaml"):
-        dag = bag.dags[INVALID_PREFIX + source.name.removesuffix(".model.yaml")]
-        assert first.name in dag.doc_md and "copy.model.yaml" in dag.doc_md
+    assert bag.import_errors == {}
+    assert bag.dags[model].fileloc and model in bag.dag_ids, "the DAG that already existed stays"
+    assert INVALID_PREFIX + first.name.removesuffix(".model.yaml") not in bag.dag_ids
+    newcomer = bag.dags[INVALID_PREFIX + "copy"]
+    assert first.name in newcomer.doc_md and "copy.model.yaml" in newcomer.doc_md
 
 
 def test_other_yaml_in_the_dags_folder_is_ignored(dags_folder: Path) -> None:

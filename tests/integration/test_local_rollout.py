@@ -24,8 +24,10 @@ def endpoint_server(monkeypatch: pytest.MonkeyPatch):
     from airflow_mlprovider.serving.server import EndpointServer
 
     with EndpointServer("127.0.0.1", 0, admin_token=TOKEN, seed=3) as server:
-        # The operators read the admin token from this Airflow connection, as in production.
-        monkeypatch.setenv("AIRFLOW_CONN_MLPROVIDER_ENDPOINT", json.dumps({"conn_type": "http", "password": TOKEN}))
+        # The operators find the server and its admin token in this Airflow connection, as in production.
+        port = int(server.url.rsplit(":", 1)[1])
+        connection = {"conn_type": "mlprovider_endpoint", "host": "127.0.0.1", "port": port, "password": TOKEN}
+        monkeypatch.setenv("AIRFLOW_CONN_MLPROVIDER_ENDPOINT", json.dumps(connection))
         yield server
 
 
@@ -65,11 +67,11 @@ def _rows(warehouse: str) -> list[dict]:
     return df.to_dict(orient="records")
 
 
-def _configure(url: str, *, max_iter: int, fault_injection: float = 0.0):
+def _configure(*, max_iter: int, fault_injection: float = 0.0):
     def edit(doc: dict) -> None:
         doc["code"]["params"] = {"max_iter": max_iter, "learning_rate": 0.1}
         doc["promote"] = {"min_relative_improvement": 0}
-        doc["serving"] = {"endpoint": ENDPOINT, "url": url, "fault_injection": fault_injection}
+        doc["serving"] = {"endpoint": ENDPOINT, "fault_injection": fault_injection}
         # A fast policy for a test: two steps, checks every second, small minimum counts.
         doc["rollout"] = {"steps": [50, 100], "check_interval": 1, "min_requests": 60, "step_timeout": "4m", "timeout": "8m"}
 
@@ -91,7 +93,7 @@ def test_faulty_candidate_rolls_back_then_good_candidate_completes(dags_folder: 
 
     with Traffic(url, rows) as traffic:
         # 1. A weak first model: nothing to compare with, it goes straight to 100 %.
-        edit_spec(dags_folder, MODEL, _configure(url, max_iter=3))
+        edit_spec(dags_folder, MODEL, _configure(max_iter=3))
         first = build(dags_folder, MODEL).test(logical_date=datetime(2025, 6, 1, tzinfo=timezone.utc))
         assert first.state == "success", states(first)
         registry, serving = registry_and_serving()
@@ -99,7 +101,7 @@ def test_faulty_candidate_rolls_back_then_good_candidate_completes(dags_folder: 
         assert list(serving.describe(ENDPOINT).values()) == [100]
 
         # 2. A better model that fails half its requests: evaluated better, rolled back under traffic.
-        edit_spec(dags_folder, MODEL, _configure(url, max_iter=200, fault_injection=0.5))
+        edit_spec(dags_folder, MODEL, _configure(max_iter=200, fault_injection=0.5))
         faulty = build(dags_folder, MODEL).test(logical_date=datetime(2025, 6, 2, tzinfo=timezone.utc))
         faulty_states = states(faulty)
         assert faulty_states["rollout.rollback"] == "success", faulty_states
@@ -111,7 +113,7 @@ def test_faulty_candidate_rolls_back_then_good_candidate_completes(dags_folder: 
         assert any(e["event"] == "rolled_back" for e in registry.events(rolled_back[0].version_id))
 
         # 3. The same better model without faults: every step passes and it becomes the champion.
-        edit_spec(dags_folder, MODEL, _configure(url, max_iter=200))
+        edit_spec(dags_folder, MODEL, _configure(max_iter=200))
         good = build(dags_folder, MODEL).test(logical_date=datetime(2025, 6, 3, tzinfo=timezone.utc))
         good_states = states(good)
         assert good.state == "success", good_states

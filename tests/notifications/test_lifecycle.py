@@ -1,4 +1,5 @@
-"""Notifications reach Slack through the Slack provider's hooks, and never fail the task that sends them."""
+"""LifecycleNotifier: Slack through the Slack provider's hooks, never failing the task that sends it; usable as
+a callback of any DAG (a real dag.test() run calls it)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from airflow_mlprovider.notifications.lifecycle import notify
-from airflow_mlprovider.spec.model import ModelSpec
-
-MINIMAL_SPEC = {
-    "model": "churn",
-    "data": {"sql": "select 1", "split": {"by": "hash", "column": "id"}},
-    "code": {"module": "/m.py", "request_schema": "/req.json", "response_schema": "/resp.json"},
-    "evaluate": {"metric": "accuracy", "label": "y"},
-}
+from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
+from tests.dag_runs import record_dag
 
 
 class SlackStandIn:
@@ -67,23 +61,23 @@ def slack() -> Iterator[SlackStandIn]:
         yield server
 
 
-def spec_with(**notify_section: str) -> ModelSpec:
-    return ModelSpec.from_dict({**MINIMAL_SPEC, "notify": notify_section}, "churn.model.yaml")
+def notify(notifier: LifecycleNotifier, event: str, message: str, *, alert: bool = False) -> None:
+    notifier.event("churn", event, message, alert=alert)
 
 
 def test_webhook_connection_posts_the_text(slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     conn = {"conn_type": "slackwebhook", "host": slack.url, "password": "T000/B000/secret"}
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_HOOK_TEST", json.dumps(conn))
-    notify(spec_with(slack_conn_id="slack_hook_test"), "rollout.advance", "v-1 -> 25 %")
+    notify(LifecycleNotifier(slack_conn_id="slack_hook_test"), "rollout.advance", "v-1 -> 25 %")
     assert slack.posts == [("/T000/B000/secret", {"text": "[churn] rollout.advance: v-1 -> 25 %"})]
 
 
 def test_alert_mentions_the_on_call(slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     conn = {"conn_type": "slackwebhook", "host": slack.url, "password": "T000/B000/secret"}
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_HOOK_TEST", json.dumps(conn))
-    spec = spec_with(slack_conn_id="slack_hook_test", mention_on_rollback="<!here>")
-    notify(spec, "rollback", "v-2 rolled back", alert=True)
-    notify(spec, "finalize", "v-3 is the champion")
+    notifier = LifecycleNotifier(slack_conn_id="slack_hook_test", mention_on_alert="<!here>")
+    notify(notifier, "rollback", "v-2 rolled back", alert=True)
+    notify(notifier, "finalize", "v-3 is the champion")
     assert [body["text"] for _, body in slack.posts] == [
         "<!here> [churn] rollback: v-2 rolled back",
         "[churn] finalize: v-3 is the champion",
@@ -93,7 +87,7 @@ def test_alert_mentions_the_on_call(slack: SlackStandIn, monkeypatch: pytest.Mon
 def test_api_token_connection_posts_to_the_channel(slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     conn = {"conn_type": "slack", "password": "xoxb-test-token", "extra": {"base_url": f"{slack.url}/api/"}}
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_TEST", json.dumps(conn))
-    notify(spec_with(slack_conn_id="slack_api_test", channel="#ml-rollouts"), "deploy", "v-1 at 0 %")
+    notify(LifecycleNotifier(slack_conn_id="slack_api_test", channel="#ml-rollouts"), "deploy", "v-1 at 0 %")
     [(path, body)] = slack.posts
     assert path == "/api/chat.postMessage"
     assert body["channel"] == "#ml-rollouts"
@@ -105,7 +99,7 @@ def test_api_token_connection_posts_to_the_channel(slack: SlackStandIn, monkeypa
     [
         {"conn_type": "slackwebhook", "host": "http://127.0.0.1:9", "password": "T/B/X"},  # nothing listens
         {"conn_type": "slackwebhook", "host": "http://127.0.0.1:9"},  # no token
-        {"conn_type": "slack", "password": "xoxb-x"},  # API token without notify.channel
+        {"conn_type": "slack", "password": "xoxb-x"},  # API token without a channel
         {"conn_type": "http", "host": "http://127.0.0.1:9"},  # not a Slack connection
     ],
 )
@@ -113,17 +107,38 @@ def test_a_broken_connection_is_logged_not_raised(
     conn: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_BROKEN", json.dumps(conn))
-    notify(spec_with(slack_conn_id="slack_broken"), "rollback", "v-9 rolled back", alert=True)
+    notify(LifecycleNotifier(slack_conn_id="slack_broken"), "rollback", "v-9 rolled back", alert=True)
     assert "[churn] rollback: v-9 rolled back" in caplog.text
     assert "notification to Slack connection 'slack_broken' failed" in caplog.text
 
 
 def test_a_missing_connection_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
-    notify(spec_with(slack_conn_id="no_such_connection"), "finalize", "done")
+    notify(LifecycleNotifier(slack_conn_id="no_such_connection"), "finalize", "done")
     assert "notification to Slack connection 'no_such_connection' failed" in caplog.text
 
 
 def test_without_a_connection_only_the_log_is_written(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO")
-    notify(spec_with(), "deploy", "v-1 at 0 %")
+    notify(LifecycleNotifier(), "deploy", "v-1 at 0 %")
     assert "[churn] deploy: v-1 at 0 %" in caplog.text
+
+
+def test_as_a_failure_callback_of_any_dag(airflow_db: str, slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timezone
+
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.sdk import DAG
+
+    conn = {"conn_type": "slackwebhook", "host": slack.url, "password": "T000/B000/secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_CALLBACK", json.dumps(conn))
+    notifier = LifecycleNotifier("{{ ti.task_id }} of {{ dag.dag_id }} failed", slack_conn_id="slack_callback",
+                                 mention_on_alert="@oncall")
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    with DAG("notifier_callback", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
+        PythonOperator(task_id="flaky", python_callable=fail, retries=0, on_failure_callback=notifier)
+    run = record_dag(dag).test()
+    assert str(run.state) == "failed"
+    assert [body["text"] for _, body in slack.posts] == ["@oncall flaky of notifier_callback failed"]

@@ -1,4 +1,5 @@
-"""EXTRACT -> PREPROCESS -> SPLIT on the seeded example warehouse, run through op.execute(context)."""
+"""extract -> preprocess -> split on the seeded example warehouse: operators built with plain arguments,
+each one's result handed to the next as a DAG would pass it as an XComArg, run through op.execute(context)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 import yaml
 
 from airflow_mlprovider.examples.seed import seed_warehouse
-from airflow_mlprovider.operators.base import EXTRACT, PREPROCESS
-from airflow_mlprovider.operators.data import ExtractOperator, PreprocessOperator, SplitOperator, utc_interval
+from airflow_mlprovider.operators.base import run_key, utc_interval
+from airflow_mlprovider.operators.data import ExtractOperator, PreprocessOperator, SplitOperator
 from tests.registry.run_fixtures import FakeTaskInstance, make_context, utc
 
 DAG_SPECS = Path(__file__).resolve().parents[2] / "dag_specs"
@@ -37,10 +38,27 @@ def example_doc(model: str, warehouse: str, artifacts: Path, **overrides: Any) -
     return doc
 
 
+def run_folder(doc: dict[str, Any], context: dict[str, Any]) -> str:
+    return f"{doc['artifact_root']}/{doc['model']}/runs/{run_key(context['run_id'])}/data"
+
+
 def run(operator_class: type, doc: dict[str, Any], context: dict[str, Any]) -> Any:
-    op = operator_class(task_id=operator_class.__name__, spec=doc, spec_source=f"/dags/{doc['model']}.model.yaml")
+    """Build the operator from the spec document's values and the upstream results, and execute it."""
+    folder, results = run_folder(doc, context), context["ti"].xcoms
+    if operator_class is ExtractOperator:
+        op = ExtractOperator(task_id="extract", sql=doc["data"]["sql"], output_uri=f"{folder}/raw.parquet",
+                             duckdb_path=doc["warehouse"]["path"], sql_params=doc["data"].get("params", {}),
+                             model=doc["model"])
+    elif operator_class is PreprocessOperator:
+        op = PreprocessOperator(task_id="preprocess", model=doc["model"], model_module=doc["code"]["module"],
+                                model_params=doc["code"].get("params"), input_uri=results["extract"]["uri"],
+                                output_uri=f"{folder}/features.parquet")
+    else:
+        split = doc["data"]["split"]
+        op = SplitOperator(task_id="split", input_uri=results["preprocess"]["uri"], output_prefix=folder,
+                           by=split["by"], column=split["column"])
     result = op.execute(context)
-    context["ti"].xcoms[{ExtractOperator: EXTRACT, PreprocessOperator: PREPROCESS}.get(operator_class, "other")] = result
+    results[op.task_id] = result
     return result
 
 
@@ -79,7 +97,7 @@ def test_an_empty_extract_names_the_sql_and_the_interval(warehouse: str, tmp_pat
     with pytest.raises(ValueError) as failure:
         run(ExtractOperator, doc, make_context({}, utc(2020, 1, 1)))
     message = str(failure.value)
-    assert "/dags/demand_forecast.model.yaml: data.sql returned no rows for the interval 2019-12-31T00:00:00+00:00 .. 2020-01-01T00:00:00+00:00" in message
+    assert "the SQL returned no rows for the interval 2019-12-31T00:00:00+00:00 .. 2020-01-01T00:00:00+00:00" in message
     assert "FROM sales" in message and "CAST(? AS INTEGER)" in message
 
 
@@ -129,8 +147,14 @@ def test_an_empty_split_part_is_a_clear_error(warehouse: str, tmp_path: Path) ->
     context = make_context({}, utc(2025, 6, 1))
     run(ExtractOperator, doc, context)
     run(PreprocessOperator, doc, context)
-    with pytest.raises(ValueError, match=r"data.split by time on 'day' left train empty \(6 rows, 2 distinct 'day' values\)"):
+    with pytest.raises(ValueError, match=r"split by time on 'day' left train empty \(6 rows, 2 distinct 'day' values\)"):
         run(SplitOperator, doc, context)
+
+
+def test_warehouse_is_exactly_one_of_duckdb_and_snowflake(tmp_path: Path) -> None:
+    for warehouse in ({}, {"duckdb_path": "w.duckdb", "snowflake_conn_id": "snowflake_default"}):
+        with pytest.raises(ValueError, match="exactly one of duckdb_path"):
+            ExtractOperator(task_id="extract", sql="SELECT 1", output_uri=str(tmp_path / "x.parquet"), **warehouse)
 
 
 def test_a_run_without_a_data_interval_uses_its_logical_date() -> None:

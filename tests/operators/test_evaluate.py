@@ -12,8 +12,9 @@ import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException, DownstreamTasksSkipped
 
+from airflow_mlprovider.artifacts import TamperedArtifactError
 from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
-from airflow_mlprovider.operators.base import EVALUATE, SPLIT, TRAIN
+from airflow_mlprovider.operators.base import run_key
 from airflow_mlprovider.operators.evaluate import DecideOperator, EvaluateOperator, json_safe
 from airflow_mlprovider.operators.register import candidate_version
 from tests.registry.run_fixtures import make_artifact, make_context, make_spec, make_test_set, registry_of, utc
@@ -21,23 +22,32 @@ from tests.registry.run_fixtures import make_artifact, make_context, make_spec, 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def evaluate(spec: dict, context: dict) -> dict:
-    return EvaluateOperator(task_id="evaluate", spec=spec, spec_source="/specs/linear.model.yaml").execute(context)
+def digest_of(artifact_uri: str) -> str:
+    return json.loads(FilesystemArtifactStore().read_bytes(f"{artifact_uri}/MANIFEST.json"))["digest"]
 
+
+def evaluate(spec: dict, context: dict, *, manifest_digest: str | None = None) -> dict:
+    """EvaluateOperator built from the spec's values and the upstream results (split, train) of the context."""
+    results, ev = context["ti"].xcoms, spec["evaluate"]
+    artifact_uri = results["train"]["artifact_uri"]
+    return EvaluateOperator(
+        task_id="evaluate", test_uri=results["split"]["test_uri"], artifact_uri=artifact_uri,
+        manifest_digest=manifest_digest or digest_of(artifact_uri),
+        registry_uri=f"{spec['artifact_root']}/{spec['model']}",
+        output_prefix=f"{spec['artifact_root']}/{spec['model']}/runs/{run_key(context['run_id'])}/evaluation",
+        label_column=ev["label"], metric=ev["metric"], response_schema=spec["code"]["response_schema"],
+        max_rows=ev.get("max_rows", 5000),
+    ).execute(context)
 
 
 def crown(spec: dict, tmp_path: Path, *, bias: float, day: int, broken: bool = False) -> str:
     """Register and promote a champion trained up to 2024-01-`day`; returns its version id."""
     artifact_uri = make_artifact(tmp_path, f"champion-{day}", bias=bias, broken=broken)
-    context = make_context(
-        {TRAIN: {"artifact_uri": artifact_uri}, EVALUATE: {"candidate": {
-            "metric": "rmse", "value": abs(bias - 1.0), "schema_violations": 0}}},
-        utc(2024, 1, day),
-        run_id=f"champion-run-{day}",
-    )
-    op = EvaluateOperator(task_id="evaluate", spec=spec, spec_source="/specs/linear.model.yaml")
+    evaluation = {"candidate": {"metric": "rmse", "value": abs(bias - 1.0), "schema_violations": 0}}
+    context = make_context({}, utc(2024, 1, day), run_id=f"champion-run-{day}")
     registry = registry_of(spec)
-    version = registry.register(candidate_version(op, context, FilesystemArtifactStore()))
+    version = registry.register(
+        candidate_version(spec["model"], artifact_uri, evaluation, context, FilesystemArtifactStore()))
     assert registry.promote(version.version_id, "seeded champion").promoted
     return version.version_id
 
@@ -49,7 +59,7 @@ def spec(tmp_path: Path) -> dict:
 
 @pytest.fixture
 def upstream(tmp_path: Path) -> dict:
-    return {SPLIT: {"test_uri": make_test_set(tmp_path)}, TRAIN: {"artifact_uri": make_artifact(tmp_path, "candidate")}}
+    return {"split": {"test_uri": make_test_set(tmp_path)}, "train": {"artifact_uri": make_artifact(tmp_path, "candidate")}}
 
 
 def test_first_model_is_scored_alone_with_plots_and_metrics_file(spec, upstream) -> None:
@@ -78,8 +88,8 @@ def test_candidate_and_champion_scored_on_the_same_rows(spec, upstream, tmp_path
 
 def test_sample_is_deterministic_and_bounded(tmp_path) -> None:
     spec = make_spec(tmp_path, evaluate={"metric": "mae", "label": "y", "max_rows": 25})
-    upstream = {SPLIT: {"test_uri": make_test_set(tmp_path, rows=300)},
-                TRAIN: {"artifact_uri": make_artifact(tmp_path, "candidate", bias=0.5)}}
+    upstream = {"split": {"test_uri": make_test_set(tmp_path, rows=300)},
+                "train": {"artifact_uri": make_artifact(tmp_path, "candidate", bias=0.5)}}
     first = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
     again = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
     assert first["rows"] == 25 and first == again
@@ -87,8 +97,8 @@ def test_sample_is_deterministic_and_bounded(tmp_path) -> None:
 
 
 def test_candidate_breaking_the_response_schema_fails_evaluation(spec, tmp_path) -> None:
-    upstream = {SPLIT: {"test_uri": make_test_set(tmp_path)},
-                TRAIN: {"artifact_uri": make_artifact(tmp_path, "broken", broken=True)}}
+    upstream = {"split": {"test_uri": make_test_set(tmp_path)},
+                "train": {"artifact_uri": make_artifact(tmp_path, "broken", broken=True)}}
     with pytest.raises(AirflowFailException, match="breaks the serving contract: 40 of 40") as failure:
         evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
     assert "row 0: $.prediction: 'not a number' is not of type 'number'" in str(failure.value)
@@ -101,7 +111,8 @@ def test_champion_breaking_the_contract_is_reported_not_fatal(spec, upstream, tm
     result = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
     assert result["champion"]["value"] is None and result["champion"]["schema_violations"] == 40
     assert len(result["champion"]["messages"]) == 5
-    decision = decide_in_dag(spec).execute(evaluated_context(spec, upstream, 10))
+    context = evaluated_context(spec, upstream, 10)
+    decision = decide_in_dag(spec, context).execute(context)
     assert decision["promote"] and "champion metric is nan" in decision["reason"]
 
 
@@ -109,6 +120,11 @@ def test_missing_label_names_the_columns(tmp_path, upstream) -> None:
     spec = make_spec(tmp_path, evaluate={"metric": "rmse", "label": "target"})
     with pytest.raises(AirflowFailException, match="'target' is not a test set column; columns: x, day, store"):
         evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
+
+
+def test_an_artifact_not_matching_the_given_manifest_digest_is_refused(spec, upstream) -> None:
+    with pytest.raises(TamperedArtifactError, match="the registry expects 'f00d'"):
+        evaluate(spec, make_context(upstream, utc(2024, 1, 10)), manifest_digest="f00d")
 
 
 def test_json_safe_cells() -> None:
@@ -124,26 +140,31 @@ def test_json_safe_cells() -> None:
 # --- decide -------------------------------------------------------------------------------------------------
 
 
-def decide_in_dag(spec: dict) -> DecideOperator:
-    """DECIDE with two downstream tasks, as the generated DAG has them."""
+def decide_in_dag(spec: dict, context: dict) -> DecideOperator:
+    """Decide on the context's train and evaluate results, with two downstream tasks as the generated DAG has."""
     from airflow.providers.standard.operators.empty import EmptyOperator
 
+    results = context["ti"].xcoms
     with DAG("linear", schedule=None, start_date=utc(2024, 1, 1)):
-        decide = DecideOperator(task_id="decide", spec=spec, spec_source="/specs/linear.model.yaml")
+        decide = DecideOperator(
+            task_id="decide", model=spec["model"], registry_uri=f"{spec['artifact_root']}/{spec['model']}",
+            artifact_uri=results["train"]["artifact_uri"], evaluation=results["evaluate"],
+            **spec.get("promote", {}),
+        )
         decide >> EmptyOperator(task_id="register") >> EmptyOperator(task_id="deploy")
     return decide
 
 
 def evaluated_context(spec: dict, upstream: dict, day: int) -> dict:
     context = make_context(upstream, utc(2024, 1, day))
-    context["ti"].xcoms[EVALUATE] = evaluate(spec, context)
+    context["ti"].xcoms["evaluate"] = evaluate(spec, context)
     return context
 
 
 def test_better_candidate_proceeds(spec, upstream, tmp_path) -> None:
     crown(spec, tmp_path, bias=0.0, day=5)
     context = evaluated_context(spec, upstream, 10)
-    result = decide_in_dag(spec).execute(context)
+    result = decide_in_dag(spec, context).execute(context)
     assert result["promote"] and "candidate 0 vs champion 1 (minimize)" in result["reason"]
     assert result["version_id"].startswith("20240110T000000-")
     assert context["ti"].pushed == {}
@@ -152,10 +173,10 @@ def test_better_candidate_proceeds(spec, upstream, tmp_path) -> None:
 
 def test_worse_candidate_is_registered_rejected_and_downstream_skipped(spec, tmp_path) -> None:
     champion_id = crown(spec, tmp_path, bias=1.0, day=5)  # a perfect champion
-    upstream = {SPLIT: {"test_uri": make_test_set(tmp_path)},
-                TRAIN: {"artifact_uri": make_artifact(tmp_path, "candidate", bias=3.0)}}
+    upstream = {"split": {"test_uri": make_test_set(tmp_path)},
+                "train": {"artifact_uri": make_artifact(tmp_path, "candidate", bias=3.0)}}
     context = evaluated_context(spec, upstream, 10)
-    decide = decide_in_dag(spec)
+    decide = decide_in_dag(spec, context)
     for _attempt in range(2):  # a retried DECIDE records the rejection once
         with pytest.raises(DownstreamTasksSkipped) as skipped:
             decide.execute(context)
@@ -174,7 +195,7 @@ def test_better_backfill_is_not_promoted(spec, upstream, tmp_path) -> None:
     champion_id = crown(spec, tmp_path, bias=0.0, day=20)
     context = evaluated_context(spec, upstream, 10)  # better metric, older data
     with pytest.raises(DownstreamTasksSkipped):
-        decide_in_dag(spec).execute(context)
+        decide_in_dag(spec, context).execute(context)
     result = context["ti"].pushed["return_value"]
     assert not result["promote"] and "a backfill" in result["reason"]
     registry = registry_of(spec)
@@ -184,8 +205,8 @@ def test_better_backfill_is_not_promoted(spec, upstream, tmp_path) -> None:
 
 def test_first_model_below_the_bar_is_rejected(tmp_path, upstream) -> None:
     spec = make_spec(tmp_path, promote={"first_model_threshold": 0.1})
-    upstream[TRAIN] = {"artifact_uri": make_artifact(tmp_path, "weak", bias=2.0)}
+    upstream["train"] = {"artifact_uri": make_artifact(tmp_path, "weak", bias=2.0)}
     context = evaluated_context(spec, upstream, 10)
     with pytest.raises(DownstreamTasksSkipped):
-        decide_in_dag(spec).execute(context)
+        decide_in_dag(spec, context).execute(context)
     assert "does not clear first_model_threshold (<= 0.1)" in context["ti"].pushed["return_value"]["reason"]

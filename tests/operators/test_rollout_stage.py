@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.dag_processing.bundles.manager import DagBundlesManager
-from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, TaskGroup
 from airflow.sdk.exceptions import TaskDeferred
 from test_serving import ENDPOINT, FakeTI, MemoryEndpoint, register, registry_of, write_spec
 
-from airflow_mlprovider.operators.base import DEPLOY
+from airflow_mlprovider.backends.base import StaleFenceError
 from airflow_mlprovider.operators.rollout import RolloutOperator
 from airflow_mlprovider.operators.serving import (
     DeployOperator,
@@ -27,60 +25,78 @@ from airflow_mlprovider.operators.serving import (
     RollbackOperator,
     variant_name,
 )
-from airflow_mlprovider.rollout import RolloutState
-from airflow_mlprovider.spec.model import ModelSpec
+from airflow_mlprovider.rollout import RolloutPolicy, RolloutState
+from airflow_mlprovider.spec.model import Rollout
 from airflow_mlprovider.triggers.rollout import RolloutTrigger
+from tests.dag_runs import record_dag
 
-#: endpoint doubles by spec source, so a trigger rebuilt from its kwargs finds its test's endpoint
+#: endpoint doubles by connection id (one per test), so a trigger rebuilt from its kwargs finds its endpoint
 ENDPOINTS: dict[str, MemoryEndpoint] = {}
 
 
 class MemoryRolloutTrigger(RolloutTrigger):
-    def metrics_source(self, spec: ModelSpec) -> MemoryEndpoint:
-        return ENDPOINTS[self.spec_source]
+    def metrics_source(self) -> MemoryEndpoint:
+        return ENDPOINTS[self.endpoint_conn_id]
 
 
-def bound(cls: type, source: str, **extra: Any) -> type:
-    """`cls` acting on the test's in-memory endpoint."""
-    return type(cls.__name__, (cls,), {"serving_backend": lambda self: ENDPOINTS[source], **extra})
+def bound(cls: type, **extra: Any) -> type:
+    """`cls` acting on the in-memory endpoint its endpoint_conn_id names."""
+    return type(cls.__name__, (cls,), {"serving": property(lambda self: ENDPOINTS[self.endpoint_conn_id]), **extra})
 
 
-def stage_dag(spec: dict[str, Any], source: str, version_id: str) -> DAG:
+def keeper(spec: dict[str, Any], conn_id: str) -> dict[str, Any]:
+    return {"model": spec["model"], "registry_uri": f"{spec['artifact_root']}/{spec['model']}",
+            "request_schema": spec["code"]["request_schema"], "response_schema": spec["code"]["response_schema"],
+            "endpoint": ENDPOINT, "endpoint_conn_id": conn_id}
+
+
+def rollout_operator(spec: dict[str, Any], conn_id: str, trigger_class: type[RolloutTrigger] = MemoryRolloutTrigger,
+                     **arguments: Any) -> RolloutOperator:
+    return bound(RolloutOperator, trigger_class=trigger_class)(
+        task_id="rollout", endpoint=ENDPOINT, endpoint_conn_id=conn_id, rollout_policy=spec["rollout"],
+        complete_task_id="rollout.finalize", rollback_task_id="rollout.rollback", **arguments,
+    )
+
+
+def stage_dag(spec: dict[str, Any], conn_id: str, version_id: str) -> DAG:
     """register (stubbed) -> deploy -> health_check -> rollout -> finalize | rollback, wired like the factory."""
-    common = {"spec": spec, "spec_source": source}
-    with DAG(f"stage_{Path(source).stem}", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
+    keep = keeper(spec, conn_id)
+    with DAG(f"stage_{Path(conn_id).stem}", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
         with TaskGroup("promote"):
-            registered = PythonOperator(task_id="register", python_callable=lambda: {"version_id": version_id})
-            deploy = bound(DeployOperator, source)(task_id="deploy", **common)
-            health = bound(HealthCheckOperator, source)(task_id="health_check", **common)
+            registered = PythonOperator(task_id="register", python_callable=lambda: {"version_id": version_id},
+                                        multiple_outputs=True)
+            deploy = bound(DeployOperator)(task_id="deploy", version_id=registered.output["version_id"], **keep)
+            health = bound(HealthCheckOperator)(
+                task_id="health_check", variant=deploy.output["candidate"], endpoint=ENDPOINT, endpoint_conn_id=conn_id,
+                request_schema=spec["code"]["request_schema"])
         with TaskGroup("rollout"):
-            rollout = bound(RolloutOperator, source, trigger_class=MemoryRolloutTrigger)(task_id="rollout", **common)
-            finalize = bound(FinalizeOperator, source)(task_id="finalize", **common)
-            rollback = bound(RollbackOperator, source)(task_id="rollback", trigger_rule="all_done", **common)
+            rollout = rollout_operator(spec, conn_id, candidate=deploy.output["candidate"],
+                                       champion=deploy.output["champion"], generation=deploy.output["generation"])
+            finalize = bound(FinalizeOperator)(
+                task_id="finalize", version_id=deploy.output["version_id"], previous_champion=deploy.output["champion"],
+                reason=rollout.output["reason"], **keep)
+            rollback = bound(RollbackOperator)(
+                task_id="rollback", trigger_rule="all_done", version_id=registered.output["version_id"],
+                decision=rollout.output, deployed=deploy.output, health_check=health.output, **keep)
         registered >> deploy >> health >> rollout >> [finalize, rollback]
-    # dag.test() runs only DAGs whose serialized version is in the metadata DB: record this one.
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
-    return dag
+    return record_dag(dag)
 
 
 class ShiftRefusingEndpoint(MemoryEndpoint):
     """An endpoint whose backend breaks whenever traffic would move to a candidate."""
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
         if sum(1 for w in weights.values() if w > 0) > 1:
             raise ConnectionError("endpoint update failed")
-        super().set_weights(endpoint, weights)
+        super().set_weights(endpoint, weights, generation)
 
 
 def run_stage(tmp_path: Path, *, candidate_error_rate: float, with_champion: bool = True, healthy: bool = True,
               endpoint_class: type[MemoryEndpoint] = MemoryEndpoint) -> tuple[Any, MemoryEndpoint, dict[str, Any], str]:
     spec = write_spec(tmp_path, rollout={"steps": [10, 50, 100], "check_interval": "0.05s", "min_requests": 50,
                                          "step_timeout": "20s"})
-    source = str(tmp_path / "churn.model.yaml")
-    endpoint = ENDPOINTS[source] = endpoint_class()
+    conn_id = str(tmp_path / "churn")
+    endpoint = ENDPOINTS[conn_id] = endpoint_class()
     if with_champion:
         registry_of(spec).promote(register(spec, 2).version_id, "first")
     candidate = register(spec, 3)
@@ -88,7 +104,7 @@ def run_stage(tmp_path: Path, *, candidate_error_rate: float, with_champion: boo
     endpoint.traffic.error_rates[name] = candidate_error_rate
     if not healthy:
         endpoint.answers[name] = lambda request: (500, {"error": "model crashed"})
-    dag_run = stage_dag(spec, source, candidate.version_id).test()
+    dag_run = stage_dag(spec, conn_id, candidate.version_id).test()
     return dag_run, endpoint, spec, name
 
 
@@ -164,43 +180,53 @@ def test_a_failing_rollout_repairs_the_endpoint_and_fails_the_run(airflow_db: st
 
 def deployed_endpoint(tmp_path: Path, candidate_weight: float) -> tuple[RolloutOperator, MemoryEndpoint, dict]:
     spec = write_spec(tmp_path)
-    source = str(tmp_path / "direct.model.yaml")
-    endpoint = ENDPOINTS[source] = MemoryEndpoint()
+    conn_id = str(tmp_path / "direct")
+    endpoint = ENDPOINTS[conn_id] = MemoryEndpoint()
     registry_of(spec).promote(register(spec, 2).version_id, "first")
     candidate = register(spec, 3)
-    deployed = bound(DeployOperator, source)(task_id="deploy", spec=spec, spec_source=source).execute(
-        {"ti": FakeTI({"promote.register": {"version_id": candidate.version_id}}), "run_id": "r"}
+    deployed = bound(DeployOperator)(task_id="deploy", version_id=candidate.version_id, **keeper(spec, conn_id)).execute(
+        {"ti": FakeTI({}), "run_id": "r"}
     )
     if candidate_weight:
         endpoint.set_weights(ENDPOINT, {deployed["candidate"]: candidate_weight,
                                         deployed["champion"]: 100 - candidate_weight})
-    rollout = bound(RolloutOperator, source)(task_id="rollout", spec=spec, spec_source=source)
+    rollout = rollout_operator(spec, conn_id, RolloutTrigger, candidate=deployed["candidate"],
+                               champion=deployed["champion"], generation=deployed["generation"])
     return rollout, endpoint, deployed
 
 
-def defer(rollout: RolloutOperator, deployed: dict[str, Any]) -> TaskDeferred:
+def defer(rollout: RolloutOperator) -> TaskDeferred:
     with pytest.raises(TaskDeferred) as deferred:
-        rollout.execute({"ti": FakeTI({DEPLOY: deployed}), "run_id": "r"})
+        rollout.execute({"ti": FakeTI({}), "run_id": "r"})
     return deferred.value
 
 
 def test_start_sets_the_first_step_and_defers(tmp_path: Path) -> None:
     rollout, endpoint, deployed = deployed_endpoint(tmp_path, 0)
-    deferred = defer(rollout, deployed)
+    deferred = defer(rollout)
     assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 90.0, deployed["candidate"]: 10.0}
     assert deferred.method_name == "execute_complete"
-    assert deferred.timeout.total_seconds() > ModelSpec.from_dict(rollout.spec, "x").rollout.timeout_s
+    assert deferred.timeout.total_seconds() > Rollout.from_dict(rollout.rollout_policy).timeout_s
     classpath, kwargs = deferred.trigger.serialize()
     assert classpath == "airflow_mlprovider.triggers.rollout.RolloutTrigger"
     assert (kwargs["champion"], kwargs["candidate"], kwargs["endpoint"]) == (
         deployed["champion"], deployed["candidate"], ENDPOINT)
     assert RolloutState.from_dict(kwargs["state"]).step_index == 0
+    assert RolloutPolicy(**kwargs["policy"]).steps == (10, 50, 100)
+
+
+def test_a_stale_rollout_cannot_move_traffic_after_a_newer_fence(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 0)
+    endpoint.fence(ENDPOINT)  # e.g. the rollback task of a newer attempt
+    with pytest.raises(StaleFenceError):
+        rollout.execute({"ti": FakeTI({}), "run_id": "r"})
+    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 100.0, deployed["candidate"]: 0.0}
 
 
 def test_a_retry_resumes_at_the_step_the_endpoint_is_at(tmp_path: Path) -> None:
     rollout, endpoint, deployed = deployed_endpoint(tmp_path, 50)
     started = time.time()
-    state = RolloutState.from_dict(defer(rollout, deployed).trigger.serialize()[1]["state"])
+    state = RolloutState.from_dict(defer(rollout).trigger.serialize()[1]["state"])
     assert (state.step_index, state.weight) == (1, 50.0)
     assert state.step_started_at >= started, "the resumed step's window starts now"
     assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 50.0, deployed["candidate"]: 50.0}
@@ -211,7 +237,7 @@ def test_an_advance_event_shifts_traffic_and_defers_again(tmp_path: Path) -> Non
     state = RolloutState(step_index=1, weight=50.0, started_at=time.time(), step_started_at=time.time())
     event = {"action": "advance", "weight": 50.0, "reason": "ok", "stats": {}, "state": state.to_dict()}
     with pytest.raises(TaskDeferred) as deferred:
-        rollout.execute_complete({"ti": FakeTI({DEPLOY: deployed}), "run_id": "r"}, event)
+        rollout.execute_complete({"ti": FakeTI({}), "run_id": "r"}, event)
     assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 50.0, deployed["candidate"]: 50.0}
     assert deferred.value.trigger.serialize()[1]["state"] == state.to_dict()
 
@@ -220,10 +246,10 @@ def test_rollout_refuses_an_endpoint_without_its_variants(tmp_path: Path) -> Non
     rollout, endpoint, deployed = deployed_endpoint(tmp_path, 0)
     endpoint.remove(ENDPOINT, deployed["candidate"])
     with pytest.raises(Exception, match="are not on endpoint 'churn'.*the deploy task must run again"):
-        rollout.execute({"ti": FakeTI({DEPLOY: deployed}), "run_id": "r"})
+        rollout.execute({"ti": FakeTI({}), "run_id": "r"})
 
 
 def test_an_unknown_event_fails_clearly(tmp_path: Path) -> None:
     rollout, endpoint, deployed = deployed_endpoint(tmp_path, 10)
     with pytest.raises(Exception, match="unknown rollout event 'pause' \\(allowed: advance, complete, rollback\\)"):
-        rollout.execute_complete({"ti": FakeTI({DEPLOY: deployed}), "run_id": "r"}, {"action": "pause"})
+        rollout.execute_complete({"ti": FakeTI({}), "run_id": "r"}, {"action": "pause"})

@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from airflow_mlprovider.backends.base import Variant
+from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.execution_time.context import OutletEventAccessors
+
+from airflow_mlprovider.backends.base import StaleFenceError, Variant
 from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
-from airflow_mlprovider.operators.base import DEPLOY, HEALTH_CHECK, REGISTER, ROLLOUT
+from airflow_mlprovider.operators.champion_asset import champion_alias
 from airflow_mlprovider.operators.serving import (
     DeployOperator,
     EndpointOperator,
@@ -33,6 +36,8 @@ from airflow_mlprovider.registry.store import ModelRegistry, ModelVersion
 from airflow_mlprovider.rollout.counts import VariantCounts
 
 ENDPOINT = "churn"
+# the upstream tasks whose results the tests hand to the operators, as a DAG passes XComArgs
+REGISTER, DEPLOY, HEALTH_CHECK, ROLLOUT = "register", "deploy", "health_check", "rollout"
 REQUEST_SCHEMA = {
     "type": "object",
     "required": ["tenure", "plan"],
@@ -51,9 +56,10 @@ class Traffic:
 
 
 class MemoryEndpoint:
-    """An in-memory endpoint: ServingBackend + MetricsSource with the local server's weight rules."""
+    """An in-memory endpoint: ServingBackend + MetricsSource with the local server's weight and fencing rules."""
 
     def __init__(self) -> None:
+        self.generations: dict[str, int] = {}
         self.variants: dict[str, dict[str, Variant]] = {}
         self.weights: dict[str, dict[str, float]] = {}
         self.answers: dict[str, Answer] = {}
@@ -69,9 +75,15 @@ class MemoryEndpoint:
         self.variants.setdefault(endpoint, {})[variant.name] = variant
         self.weights.setdefault(endpoint, {})[variant.name] = float(weight)
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+    def fence(self, endpoint: str) -> int:
+        self.generations[endpoint] = self.generations.get(endpoint, 0) + 1
+        return self.generations[endpoint]
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+        if generation is not None and generation < self.generations.get(endpoint, 0):
+            raise StaleFenceError(f"generation {generation} < {self.generations[endpoint]} of {endpoint}")
         known = self.weights.get(endpoint, {})
-        assert set(weights) <= set(known), f"unknown variants {set(weights) - set(known)}"
+        assert set(weights) == set(known), f"weights must name every variant: {set(weights) ^ set(known)}"
         assert all(0 <= w <= 100 for w in weights.values()), weights
         assert math.isclose(sum(weights.values()), 100.0), f"weights must sum to 100: {weights}"
         self.weights[endpoint] = {name: float(weights.get(name, 0.0)) for name in known}
@@ -156,14 +168,38 @@ def register(spec: dict[str, Any], day: int) -> ModelVersion:
     return registry_of(spec).register(version)
 
 
-def operator(cls: type[EndpointOperator], spec: dict[str, Any], endpoint: MemoryEndpoint) -> EndpointOperator:
+def arguments(cls: type[EndpointOperator], spec: dict[str, Any], xcoms: dict[str, Any]) -> dict[str, Any]:
+    """The operator's arguments: the spec's values and the upstream results (None where a task did not run)."""
+    code, serving = spec["code"], spec["serving"]
+    keeper = {"model": spec["model"], "registry_uri": f"{spec['artifact_root']}/{spec['model']}",
+              "request_schema": code["request_schema"], "response_schema": code["response_schema"]}
+    deployed = xcoms.get(DEPLOY) or {}
+    if cls is DeployOperator:
+        return {**keeper, "version_id": (xcoms.get(REGISTER) or {}).get("version_id"),
+                "fault_injection": serving.get("fault_injection", 0.0)}
+    if cls is HealthCheckOperator:
+        return {"variant": deployed.get("candidate"), "example_requests": serving.get("example_requests"),
+                "request_schema": code["request_schema"]}
+    if cls is FinalizeOperator:
+        return {**keeper, "version_id": deployed.get("version_id"), "previous_champion": deployed.get("champion"),
+                "reason": (xcoms.get(ROLLOUT) or {}).get("reason")}
+    return {**keeper, "version_id": (xcoms.get(REGISTER) or {}).get("version_id"), "decision": xcoms.get(ROLLOUT),
+            "deployed": xcoms.get(DEPLOY), "health_check": xcoms.get(HEALTH_CHECK)}
+
+
+def operator(cls: type[EndpointOperator], endpoint: MemoryEndpoint, **kwargs: Any) -> EndpointOperator:
     """The real operator, with the in-memory endpoint as its serving backend."""
-    bound = type(cls.__name__, (cls,), {"serving_backend": lambda self: endpoint})
-    return bound(task_id=cls.__name__.lower(), spec=spec, spec_source="churn.model.yaml")
+    bound = type(cls.__name__, (cls,), {"serving": endpoint})
+    return bound(task_id=cls.__name__.lower(), endpoint=ENDPOINT, **kwargs)
 
 
-def run(cls: type[EndpointOperator], spec: dict, endpoint: MemoryEndpoint, xcoms: dict[str, Any]) -> Any:
-    return operator(cls, spec, endpoint).execute({"ti": FakeTI(xcoms), "run_id": "manual__1"})
+def context() -> dict[str, Any]:
+    return {"ti": FakeTI({}), "run_id": "manual__1", "outlet_events": OutletEventAccessors()}
+
+
+def run(cls: type[EndpointOperator], spec: dict, endpoint: MemoryEndpoint, xcoms: dict[str, Any],
+        run_context: dict[str, Any] | None = None) -> Any:
+    return operator(cls, endpoint, **arguments(cls, spec, xcoms)).execute(run_context or context())
 
 
 @pytest.fixture
@@ -190,7 +226,8 @@ def test_first_model_is_deployed_at_zero_with_no_champion(spec: dict, endpoint: 
     candidate = register(spec, 2)
     result = run(DeployOperator, spec, endpoint, {REGISTER: {"version_id": candidate.version_id}})
     name = variant_name(candidate.version_id)
-    assert result == {"endpoint": ENDPOINT, "candidate": name, "champion": None, "version_id": candidate.version_id}
+    assert result == {"endpoint": ENDPOINT, "candidate": name, "champion": None, "version_id": candidate.version_id,
+                      "generation": 1}
     assert endpoint.describe(ENDPOINT) == {name: 0.0}
     deployed = endpoint.variants[ENDPOINT][name]
     assert deployed.artifact_uri == candidate.artifact_uri
@@ -203,7 +240,8 @@ def test_candidate_joins_the_champion_at_zero_and_retry_is_idempotent(spec: dict
     xcoms = {REGISTER: {"version_id": candidate.version_id}}
     first = run(DeployOperator, spec, endpoint, xcoms)
     again = run(DeployOperator, spec, endpoint, xcoms)
-    assert first == again
+    assert {**first, "generation": None} == {**again, "generation": None}
+    assert again["generation"] > first["generation"], "every deploy starts a new weight generation"
     assert first["champion"] == variant_name(champion.version_id)
     assert endpoint.describe(ENDPOINT) == {first["champion"]: 100.0, first["candidate"]: 0.0}
 
@@ -243,9 +281,9 @@ def test_deploy_refuses_an_endpoint_serving_something_else(spec: dict, endpoint:
         run(DeployOperator, spec, endpoint, {REGISTER: {"version_id": candidate.version_id}})
 
 
-def test_deploy_needs_the_register_result(spec: dict, endpoint: MemoryEndpoint) -> None:
-    with pytest.raises(Exception, match="no result from task 'promote.register'"):
-        run(DeployOperator, spec, endpoint, {})
+def test_deploy_of_an_unregistered_version_names_it(spec: dict, endpoint: MemoryEndpoint) -> None:
+    with pytest.raises(AirflowException, match="version '20240101T000000-x' is not in the registry"):
+        run(DeployOperator, spec, endpoint, {REGISTER: {"version_id": "20240101T000000-x"}})
 
 
 # --- health check --------------------------------------------------------------------------------
@@ -287,10 +325,14 @@ def test_health_check_fails_with_the_bad_answers(spec: dict, endpoint: MemoryEnd
 
 def test_finalize_promotes_and_leaves_only_the_candidate(spec: dict, endpoint: MemoryEndpoint) -> None:
     deployed = deployed_xcom(spec, endpoint)
-    endpoint.set_weights(ENDPOINT, {deployed["candidate"]: 100})
+    endpoint.set_weights(ENDPOINT, {deployed["champion"]: 0, deployed["candidate"]: 100})
     xcoms = {DEPLOY: deployed, ROLLOUT: {"action": "complete", "reason": "3 steps passed"}}
-    result = run(FinalizeOperator, spec, endpoint, xcoms)
+    finalize_context = context()
+    result = run(FinalizeOperator, spec, endpoint, xcoms, finalize_context)
     assert result["promoted"] is True
+    [event] = finalize_context["outlet_events"][champion_alias("churn")].asset_alias_events
+    assert event.dest_asset_key.uri == "mlprovider://churn/champion"
+    assert event.extra["version_id"] == deployed["version_id"] and event.extra["metric"] == "accuracy"
     assert endpoint.describe(ENDPOINT) == {deployed["candidate"]: 100.0}
     assert registry_of(spec).champion().version_id == deployed["version_id"]
     assert run(FinalizeOperator, spec, endpoint, xcoms)["promoted"] is True  # a retry changes nothing
@@ -301,6 +343,33 @@ def test_finalize_gives_the_first_model_full_traffic(spec: dict, endpoint: Memor
     deployed = deployed_xcom(spec, endpoint, with_champion=False)
     run(FinalizeOperator, spec, endpoint, {DEPLOY: deployed, ROLLOUT: {"action": "complete", "reason": "first"}})
     assert endpoint.only_full_weight() == deployed["candidate"]
+
+
+def test_finalize_fences_out_a_stale_rollout(spec: dict, endpoint: MemoryEndpoint) -> None:
+    deployed = deployed_xcom(spec, endpoint)
+    endpoint.set_weights(ENDPOINT, {deployed["champion"]: 0, deployed["candidate"]: 100}, generation=deployed["generation"])
+    run(FinalizeOperator, spec, endpoint, {DEPLOY: deployed, ROLLOUT: {"action": "complete", "reason": "ok"}})
+    with pytest.raises(StaleFenceError):  # a zombie attempt of the rollout still holding the deploy's generation
+        endpoint.set_weights(ENDPOINT, {deployed["candidate"]: 100}, generation=deployed["generation"])
+    assert endpoint.only_full_weight() == deployed["candidate"]
+
+
+class IgnoringEndpoint(MemoryEndpoint):
+    """An endpoint that accepts weight changes and applies none (what describe() must catch)."""
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+        pass
+
+
+def test_finalize_and_rollback_check_the_endpoint_really_serves_the_champion(spec: dict) -> None:
+    endpoint = IgnoringEndpoint()
+    deployed = deployed_xcom(spec, endpoint, with_champion=False)
+    with pytest.raises(AirflowException, match=r"should serve v-.* at 100 % but reports \{'v-.*': 0.0\}"):
+        run(FinalizeOperator, spec, endpoint, {DEPLOY: deployed, ROLLOUT: {"action": "complete", "reason": "ok"}})
+    champion = register(spec, 1)
+    registry_of(spec).promote(champion.version_id, "seeded")
+    with pytest.raises(AirflowException, match="should serve"):
+        run(RollbackOperator, spec, endpoint, {REGISTER: {"version_id": deployed["version_id"]}})
 
 
 def test_finalize_refused_by_a_newer_champion_restores_it(spec: dict, endpoint: MemoryEndpoint) -> None:
@@ -330,6 +399,8 @@ def test_decided_rollback_restores_the_champion_and_is_idempotent(spec: dict, en
         result = run(RollbackOperator, spec, endpoint, xcoms)
         assert result == {"rolled_back": True, "champion": deployed["champion"], "reason": "candidate 5xx 9.8 % vs 1.0 %"}
         assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 100.0}
+    with pytest.raises(StaleFenceError):  # the rollout's generation can no longer move traffic
+        endpoint.set_weights(ENDPOINT, {deployed["champion"]: 100}, generation=deployed["generation"])
     events = [e["event"] for e in registry_of(spec).events(deployed["version_id"])]
     assert events.count("rolled_back") == 2
 
@@ -378,7 +449,7 @@ def test_rollback_never_removes_a_finalized_champion(spec: dict, endpoint: Memor
     deployed = deployed_xcom(spec, endpoint)
     run(FinalizeOperator, spec, endpoint, {DEPLOY: deployed, ROLLOUT: {"action": "complete", "reason": "ok"}})
     result = run(RollbackOperator, spec, endpoint, {REGISTER: {"version_id": deployed["version_id"]}})
-    assert result == {"rolled_back": False, "champion": deployed["candidate"]}
+    assert result == {"rolled_back": False, "champion": deployed["candidate"], "reason": "already the champion"}
     assert endpoint.only_full_weight() == deployed["candidate"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import shutil
 from pathlib import Path
 
@@ -44,11 +46,11 @@ def test_defaults_merge_under_the_spec(dags: Path) -> None:
 
 def test_defaults_configure_serving_but_only_a_spec_enables_it(dags: Path) -> None:
     defaults = yaml.safe_load((dags / DEFAULTS_FILE).read_text())
-    _write(dags / DEFAULTS_FILE, {**defaults, "serving": {"url": "http://127.0.0.1:9999"}, "rollout": {"min_requests": 50}})
+    _write(dags / DEFAULTS_FILE, {**defaults, "serving": {"conn_id": "endpoint_prod"}, "rollout": {"min_requests": 50}})
     unserved = load_spec_file(_write(dags / "x.model.yaml", _sales(model="x")))
     assert unserved.serving is None, "a defaults file's serving section must not turn serving on for every model"
     served = load_spec_file(_write(dags / "y.model.yaml", _sales(model="y", serving={"endpoint": "y"})))
-    assert served.serving.url == "http://127.0.0.1:9999" and served.rollout.min_requests == 50
+    assert served.serving.conn_id == "endpoint_prod" and served.rollout.min_requests == 50
 
 
 def test_lists_are_replaced_not_merged(dags: Path) -> None:
@@ -127,15 +129,21 @@ def test_only_model_yaml_files_are_specs(dags: Path) -> None:
     assert load_specs(dags).errors == {}
 
 
-def test_duplicate_model_names_are_errors_in_both_files(dags: Path) -> None:
+def test_a_duplicate_model_name_keeps_the_older_spec_and_fails_the_newcomer(dags: Path) -> None:
     copy = _write(dags / "sub" / "sales_again.model.yaml", _sales(code={
         "module": "../models/sales.py", "request_schema": "../schemas/sales.request.json",
         "response_schema": "../schemas/sales.response.json"}))
+    original = dags / "sales.model.yaml"
+    os.utime(copy, ns=(original.stat().st_mtime_ns + 10**9,) * 2)  # dropped in a second after the original
     result = load_specs(dags)
-    assert [spec.model for spec in result.specs] == ["churn"]
-    first, second = result.errors[str(dags / "sales.model.yaml")], result.errors[str(copy)]
-    assert str(copy) in first[0].message and str(dags / "sales.model.yaml") in second[0].message
-    assert first[0].line == 2 and first[0].path == "model"
+    assert sorted(spec.source for spec in result.specs) == sorted([str(dags / "churn.model.yaml"), str(original)])
+    [error] = result.errors[str(copy)]
+    assert str(original) in error.message and "whose DAG stays" in error.message
+    assert (error.file, error.line, error.path) == (str(copy), 1, "model")
+    assert str(original) not in result.errors
+    # the rule is the files' age, not their names: an older copy would be the one kept
+    os.utime(copy, ns=(original.stat().st_mtime_ns - 10**9,) * 2)
+    assert str(original) in load_specs(dags).errors
 
 
 def test_a_bad_defaults_file_is_an_error_of_every_spec(dags: Path) -> None:
@@ -168,11 +176,10 @@ def test_an_invalid_merged_value_from_the_defaults_names_the_defaults_file(dags:
     assert "needs conn_id" in error.message
 
 
-def test_defaults_file_from_the_environment(dags: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_defaults_file_elsewhere(dags: Path, tmp_path: Path) -> None:
     elsewhere = _write(tmp_path / "conf" / "shared.yaml", {"artifact_root": "s3://models/prod",
                                                             "warehouse": {"type": "snowflake", "conn_id": "sf"}})
-    monkeypatch.setenv("MLPROVIDER_DEFAULTS_FILE", str(elsewhere))
-    spec = load_specs(dags).specs[0]
+    spec = load_specs(dags, defaults_file=elsewhere).specs[0]
     assert spec.artifact_root == "s3://models/prod" and spec.warehouse.conn_id == "sf"
 
 

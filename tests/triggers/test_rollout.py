@@ -11,17 +11,11 @@ import pytest
 from airflow.sdk.serde import deserialize, serialize
 
 from airflow_mlprovider.rollout import RolloutPolicy, RolloutState, VariantCounts
-from airflow_mlprovider.spec.model import ModelSpec
-from airflow_mlprovider.triggers.rollout import MAX_METRICS_FAILURES, RolloutTrigger
+from airflow_mlprovider.spec.model import Rollout
+from airflow_mlprovider.triggers.rollout import MAX_METRICS_FAILURES, RolloutTrigger, policy_kwargs
 
-SPEC = {
-    "model": "churn",
-    "data": {"sql": "select 1", "split": {"by": "hash", "column": "id"}},
-    "code": {"module": "/m.py", "request_schema": "/req.json", "response_schema": "/resp.json"},
-    "evaluate": {"metric": "accuracy", "label": "y"},
-    "serving": {"endpoint": "churn"},
-    "rollout": {"steps": [10, 50, 100], "check_interval": "0.02s", "min_requests": 50, "step_timeout": "1s"},
-}
+#: a spec's rollout section (a sub-second check interval: it must not be truncated to 0)
+ROLLOUT = {"steps": [10, 50, 100], "check_interval": "0.02s", "min_requests": 50, "step_timeout": "1s"}
 RATE = 100_000  # simulated requests per second reaching the endpoint
 
 
@@ -49,15 +43,16 @@ METRICS: dict[str, ScriptedMetrics] = {}
 class ScriptedRolloutTrigger(RolloutTrigger):
     """The real trigger, reading traffic from the test's scripted metrics (keyed by endpoint)."""
 
-    def metrics_source(self, spec: ModelSpec) -> ScriptedMetrics:
+    def metrics_source(self) -> ScriptedMetrics:
         return METRICS[self.endpoint]
 
 
-def make_trigger(spec: dict[str, Any] = SPEC, cls: type[RolloutTrigger] = ScriptedRolloutTrigger) -> RolloutTrigger:
-    policy = RolloutPolicy.from_spec(ModelSpec.from_dict(spec, "churn.model.yaml").rollout)
+def make_trigger(rollout: dict[str, Any] = ROLLOUT, cls: type[RolloutTrigger] = ScriptedRolloutTrigger) -> RolloutTrigger:
+    policy = RolloutPolicy.from_spec(Rollout.from_dict(rollout))
+    assert policy.check_interval_s == 0.02
     state = RolloutState.start(policy, time.time())
-    return cls(spec=spec, spec_source="churn.model.yaml", endpoint="churn", champion="v-old", candidate="v-new",
-               state=state.to_dict())
+    return cls(endpoint="churn", champion="v-old", candidate="v-new", state=state.to_dict(),
+               policy=policy_kwargs(policy), endpoint_conn_id="churn_endpoint")
 
 
 def first_event(trigger: RolloutTrigger) -> dict[str, Any]:
@@ -105,8 +100,7 @@ def test_without_traffic_it_waits_until_the_step_timeout_rolls_back() -> None:
 
 def test_unreadable_metrics_roll_back_after_repeated_failures() -> None:
     METRICS["churn"] = ScriptedMetrics({}, {}, failing=True)
-    spec = {**SPEC, "rollout": {**SPEC["rollout"], "step_timeout": "1h"}}
-    payload = first_event(make_trigger(spec))
+    payload = first_event(make_trigger({**ROLLOUT, "step_timeout": "1h"}))
     assert payload["action"] == "rollback"
     assert f"unavailable for {MAX_METRICS_FAILURES} checks in a row" in payload["reason"]
     assert "endpoint server not reachable" in payload["reason"]

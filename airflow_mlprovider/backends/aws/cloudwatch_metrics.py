@@ -22,14 +22,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_mlprovider.backends.aws import settings
 
 from airflow_mlprovider.rollout.counts import VariantCounts
-
-if TYPE_CHECKING:
-    from airflow_mlprovider.spec.model import ModelSpec
 
 NAMESPACE = "AWS/SageMaker"
 COUNTS = {"requests": "Invocations", "errors_4xx": "Invocation4XXErrors", "errors_5xx": "Invocation5XXErrors"}
@@ -47,12 +44,15 @@ def published_minutes(start: float, end: float, now: float, delay_s: float) -> t
 
 
 class CloudWatchMetrics:
-    """Per-variant counts of a SageMaker endpoint. AWS connection: serving.conn_id, else aws_conn_id."""
+    """Per-variant counts of a SageMaker endpoint, read through an Airflow AWS connection."""
 
     def __init__(
-        self, spec: ModelSpec, publish_delay_s: float | None = None, clock: Callable[[], float] = time.time
+        self,
+        aws_conn_id: str = "aws_default",
+        publish_delay_s: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.aws_conn_id = (spec.serving and spec.serving.conn_id) or spec.aws_conn_id
+        self.aws_conn_id = aws_conn_id
         self.publish_delay_s = settings.cloudwatch_publish_delay_s() if publish_delay_s is None else publish_delay_s
         self.clock = clock
 

@@ -42,7 +42,7 @@ from airflow_mlprovider.backends.base import StaleFenceError
 
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.base import Variant
-    from airflow_mlprovider.spec.model import ModelSpec
+    from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
 
 JSON = "application/json"
 _NOT_FOUND = {"ValidationException", "ResourceNotFound", "ObjectNotFoundException"}
@@ -75,12 +75,14 @@ def _check_weights(endpoint: str, variants: set[str], weights: dict[str, float])
 
 
 class SageMakerServing:
-    """Serves `spec`'s versions on SageMaker. AWS connection: serving.conn_id, else aws_conn_id."""
+    """Serves a model's versions on SageMaker endpoints, as `hosting` says, through an Airflow AWS connection."""
 
-    def __init__(self, spec: ModelSpec, poll_interval_s: float | None = None) -> None:
-        self.spec = spec
+    def __init__(
+        self, hosting: SageMakerHosting, aws_conn_id: str = "aws_default", poll_interval_s: float | None = None
+    ) -> None:
+        self.hosting = hosting
         self.poll_interval_s = settings.poll_interval_s() if poll_interval_s is None else poll_interval_s
-        self.aws_conn_id = (spec.serving and spec.serving.conn_id) or spec.aws_conn_id
+        self.aws_conn_id = aws_conn_id
 
     @cached_property
     def hook(self) -> Any:
@@ -189,7 +191,9 @@ class SageMakerServing:
     # -- weight generations -------------------------------------------------------------------------------------
 
     def _generation_uri(self, endpoint: str) -> str:
-        return f"{self.spec.model_root}/endpoints/{endpoint}/generation.json"
+        if not self.hosting.state_uri:
+            raise ValueError("SageMakerHosting.state_uri (an s3:// prefix) is needed to fence endpoint weights")
+        return f"{self.hosting.state_uri.rstrip('/')}/endpoints/{endpoint}/generation.json"
 
     def _check_fence(self, endpoint: str, generation: int | None, after_change: bool = False) -> None:
         if generation is None:
@@ -226,14 +230,14 @@ class SageMakerServing:
         ]
 
     def _production_variant(self, name: str, model_name: str, weight: float) -> dict[str, Any]:
-        serving, train = self.spec.serving, self.spec.train
-        instance_type = serving.instance_type or (
-            pick_instance(train.cpus, train.memory_gb, False, "hosting").chosen.name
+        hosting = self.hosting
+        instance_type = hosting.instance_type or (
+            pick_instance(hosting.cpus, hosting.memory_gb, False, "hosting").chosen.name
         )
         return {
             "VariantName": name,
             "ModelName": model_name,
-            "InitialInstanceCount": serving.instance_count,
+            "InitialInstanceCount": hosting.instance_count,
             "InstanceType": instance_type,
             "InitialVariantWeight": float(weight),
         }
@@ -242,12 +246,12 @@ class SageMakerServing:
         """An endpoint config's content (all but its name): the variants and the data capture settings."""
         keys = ("VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight")
         config: dict[str, Any] = {"ProductionVariants": [{k: v[k] for k in keys} for v in variants]}
-        capture = self.spec.serving.data_capture_percent
+        capture = self.hosting.data_capture_percent
         if capture:
             config["DataCaptureConfig"] = {
                 "EnableCapture": True,
                 "InitialSamplingPercentage": capture,
-                "DestinationS3Uri": f"{self.spec.model_root}/data_capture",
+                "DestinationS3Uri": self.hosting.data_capture_uri,
                 "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             }
         return config
@@ -260,7 +264,7 @@ class SageMakerServing:
             return  # already there: a retried task changes nothing
         self._create_config(config_name, config)
         request = {"EndpointName": endpoint, "EndpointConfigName": config_name}
-        wait = {"wait_for_completion": True, "check_interval": int(self.poll_interval_s)}
+        wait = {"wait_for_completion": True, "check_interval": self.poll_interval_s}  # float: sub-second stays
         if current is None:
             self.hook.create_endpoint(request, **wait)
             return
@@ -308,7 +312,7 @@ class SageMakerServing:
 
     def _wait_in_service(self, endpoint: str) -> None:
         self.hook.check_status(
-            endpoint, "EndpointStatus", self.hook.describe_endpoint, int(self.poll_interval_s),
+            endpoint, "EndpointStatus", self.hook.describe_endpoint, self.poll_interval_s,
             non_terminal_states=self.hook.endpoint_non_terminal_states,
         )
 
@@ -316,7 +320,7 @@ class SageMakerServing:
 
     def _model(self, endpoint: str, variant: Variant) -> str:
         """The SageMaker model serving `variant`, named by a hash of its container (image, model data, settings)."""
-        if not self.spec.train.role_arn:
+        if not self.hosting.role_arn:
             raise ValueError("train.role_arn is required with platform: aws (the SageMaker execution role ARN)")
         split_s3_uri(variant.artifact_uri)
         digest = self._registered_digest(variant)
@@ -349,10 +353,10 @@ class SageMakerServing:
         self.hook.create_model(
             {
                 "ModelName": model_name,
-                "ExecutionRoleArn": self.spec.train.role_arn,
+                "ExecutionRoleArn": self.hosting.role_arn,
                 "PrimaryContainer": container,
                 "Tags": [
-                    {"Key": "mlprovider:model", "Value": self.spec.model},
+                    {"Key": "mlprovider:model", "Value": self.hosting.model},
                     {"Key": "mlprovider:variant", "Value": variant.name},
                 ],
             }
@@ -371,22 +375,22 @@ class SageMakerServing:
 
     def _image(self, variant: Variant) -> str:
         """The hosting image of the container version the artifact was trained in (its FRAMEWORK.json), so that
-        the model is unpickled by the release that pickled it; else the spec's declared version."""
-        train = self.spec.train
-        if train.image_uri:
-            return train.image_uri
+        the model is unpickled by the release that pickled it; else the declared version."""
+        hosting = self.hosting
+        if hosting.image_uri:
+            return hosting.image_uri
         try:
             record = json.loads(self.store.read_bytes(f"{variant.artifact_uri.rstrip('/')}/{FRAMEWORK_FILE}"))
         except FileNotFoundError:
             record = {}
-        framework = record.get("framework") or train.framework
-        version = record.get("container_version") or train.framework_version
+        framework = record.get("framework") or hosting.framework
+        version = record.get("container_version") or hosting.framework_version
         return framework_image_uri(framework, self.hook.conn_region_name, "hosting", version)
 
     # -- autoscaling ----------------------------------------------------------------------------------------------
 
     def _autoscale(self, endpoint: str, variant: str) -> None:
-        scaling = self.spec.serving.autoscaling
+        scaling = self.hosting.autoscaling
         if scaling is None:
             return
         client = self._client("application-autoscaling")
@@ -410,7 +414,7 @@ class SageMakerServing:
 
     def _deregister_autoscaling(self, endpoint: str, variant: str) -> None:
         """SageMaker refuses to drop a variant that is still a scalable target."""
-        if self.spec.serving.autoscaling is None:
+        if self.hosting.autoscaling is None:
             return
         client = self._client("application-autoscaling")
         try:

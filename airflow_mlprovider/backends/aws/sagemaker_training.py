@@ -35,7 +35,7 @@ from airflow_mlprovider.backends.base import TrainingJob, TrainingResult
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
 
-    from airflow_mlprovider.spec.model import ModelSpec
+    from airflow_mlprovider.spec.model import Train
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +46,25 @@ _VOLUME_GB = 30
 class SageMakerTrainingCompute:
     """Runs the model module's train() as a SageMaker training job. Needs an s3:// artifact_root and train.role_arn."""
 
-    def __init__(self, spec: ModelSpec, poll_interval_s: float | None = None) -> None:
-        self.spec = spec
+    def __init__(self, train: Train, aws_conn_id: str = "aws_default", poll_interval_s: float | None = None) -> None:
+        self.train_settings = train
+        self.aws_conn_id = aws_conn_id
+        self.job_name: str | None = None  # the job start() created or found: what stop() stops
         self.poll_interval_s = settings.poll_interval_s() if poll_interval_s is None else poll_interval_s
 
     @cached_property
     def hook(self) -> Any:
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        return SageMakerHook(aws_conn_id=self.spec.aws_conn_id)
+        return SageMakerHook(aws_conn_id=self.aws_conn_id)
 
     @cached_property
     def store(self) -> S3ArtifactStore:
-        return S3ArtifactStore(self.spec.aws_conn_id)
+        return S3ArtifactStore(self.aws_conn_id)
 
     @property
     def instance_type(self) -> str:
-        train = self.spec.train
+        train = self.train_settings
         return train.instance_type or pick_instance(train.cpus, train.memory_gb, train.gpu, "training").chosen.name
 
     @property
@@ -73,7 +75,7 @@ class SageMakerTrainingCompute:
 
     @property
     def image_uri(self) -> str:
-        train = self.spec.train
+        train = self.train_settings
         return train.image_uri or framework_image_uri(
             train.framework, self.hook.conn_region_name, "training", self.framework_version, train.gpu
         )
@@ -99,7 +101,7 @@ class SageMakerTrainingCompute:
         job_name = self.start(job)
         # SageMaker's StoppingCondition enforces max_runtime; this only waits for a terminal state.
         self.hook.check_status(
-            job_name, "TrainingJobStatus", self.hook.describe_training_job, int(self.poll_interval_s)
+            job_name, "TrainingJobStatus", self.hook.describe_training_job, self.poll_interval_s
         )
         return self.collect(job, job_name)
 
@@ -110,7 +112,7 @@ class SageMakerTrainingCompute:
                 raise ValueError(
                     f"train.compute sagemaker reads and writes S3, but got {uri!r}: set artifact_root: s3://..."
                 )
-        if not self.spec.train.role_arn:
+        if not self.train_settings.role_arn:
             raise ValueError(
                 "train.role_arn is required with train.compute: sagemaker (the SageMaker execution role ARN)"
             )
@@ -126,21 +128,29 @@ class SageMakerTrainingCompute:
             if status is None:
                 config = self._config(job, job_name, staging)
                 self.hook.create_training_job(config, wait_for_completion=False, print_log=False)
+                self.job_name = job_name
                 return job_name
             if status not in _ENDED_BADLY:
+                self.job_name = job_name
                 return job_name  # running or done: a retried task picks up its own job
+
+    def stop(self) -> None:
+        """Stop the job this object started (a killed task must not leave it running and billing)."""
+        if self.job_name is None or self._status(self.job_name) != "InProgress":
+            return
+        self.hook.get_conn().stop_training_job(TrainingJobName=self.job_name)
 
     def trigger(self, job_name: str, max_runtime_s: float) -> BaseTrigger:
         """What an operator defers on: fires {'status': 'success'|'failed'|..., 'job_name'} when the job ends."""
         from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
-        delay = max(1, int(self.poll_interval_s))
+        delay = max(1, round(self.poll_interval_s))  # waiters count whole seconds
         return SageMakerTrigger(
             job_name=job_name,
             job_type="training",
             waiter_delay=delay,
             waiter_max_attempts=int(max_runtime_s // delay) + 20,  # the job's own stopping condition ends it first
-            aws_conn_id=self.spec.aws_conn_id,
+            aws_conn_id=self.aws_conn_id,
         )
 
     def collect(self, job: TrainingJob, job_name: str) -> TrainingResult:
@@ -212,7 +222,7 @@ class SageMakerTrainingCompute:
         return {
             "TrainingJobName": job_name,
             "AlgorithmSpecification": {"TrainingImage": self.image_uri, "TrainingInputMode": "File"},
-            "RoleArn": self.spec.train.role_arn,
+            "RoleArn": self.train_settings.role_arn,
             "HyperParameters": {
                 "sagemaker_program": TRAIN_PROGRAM,
                 "sagemaker_submit_directory": f"{staging}/sourcedir.tar.gz",

@@ -1,58 +1,38 @@
 """ServingBackend and MetricsSource of the embedded default: HTTP calls to the local endpoint server.
 
-The server is started with `mlprovider serve`; its admin token is the password of an Airflow connection
-(serving.conn_id, default `mlprovider_endpoint`). Only stdlib and airflow.sdk are imported here.
+The server is started with `mlprovider serve`; where it listens and its admin token come from an Airflow
+connection of type `mlprovider_endpoint` (hooks/endpoint_server.py), never from a spec.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import BaseHook
+from typing import Any
 
 from airflow_mlprovider.backends.base import StaleFenceError, Variant, VariantCounts, check_weights
-from airflow_mlprovider.serving.client import DEFAULT_URL, EndpointClient, EndpointServerError
-
-if TYPE_CHECKING:
-    from airflow_mlprovider.spec.model import ModelSpec
-
-DEFAULT_CONN_ID = "mlprovider_endpoint"
-URL_ENV = "MLPROVIDER_ENDPOINT_URL"  # the deployment's server, when specs and defaults name none
-
-
-def _server_url(spec: ModelSpec) -> str:
-    return (spec.serving.url if spec.serving and spec.serving.url else None) or os.environ.get(URL_ENV) or DEFAULT_URL
+from airflow_mlprovider.hooks.endpoint_server import EndpointServerHook
+from airflow_mlprovider.serving.client import EndpointClient, EndpointServerError
 
 
 class LocalEndpointServing:
-    """An endpoint of the local server; weights are percent of routed traffic."""
+    """An endpoint of the local server named by an `mlprovider_endpoint` connection; weights are percent."""
 
-    def __init__(self, spec: ModelSpec) -> None:
-        self.spec = spec
-        self.url = _server_url(spec)
-        self.conn_id = (spec.serving.conn_id if spec.serving else None) or DEFAULT_CONN_ID
-        self.reader = EndpointClient(self.url)  # reads and probes need no token
+    def __init__(self, endpoint_conn_id: str = EndpointServerHook.default_conn_name) -> None:
+        self.hook = EndpointServerHook(endpoint_conn_id)
+
+    @cached_property
+    def reader(self) -> EndpointClient:
+        """Reads and probes need no token."""
+        return self.hook.get_conn()
 
     @cached_property
     def admin(self) -> EndpointClient:
-        """Read the admin token only when an admin call needs it."""
-        try:
-            token = BaseHook.get_connection(self.conn_id).password
-        except Exception as exc:  # the SDK raises AirflowNotFoundException; say what to create instead
-            raise RuntimeError(
-                f"cannot read the endpoint server's admin token from Airflow connection {self.conn_id!r} ({exc}); "
-                f"create it with the token as password, e.g. AIRFLOW_CONN_{self.conn_id.upper()}="
-                f"'{{\"conn_type\": \"generic\", \"password\": \"<MLPROVIDER_ENDPOINT_TOKEN>\"}}'"
-            ) from exc
-        if not token:
-            raise RuntimeError(f"Airflow connection {self.conn_id!r} has no password: it must hold the admin token")
-        return EndpointClient(self.url, token)
+        """The admin client, built only when an admin call needs the token."""
+        return self.hook.admin_client()
 
     def describe(self, endpoint: str) -> dict[str, float]:
         described = self.reader.endpoint(endpoint)
@@ -70,7 +50,7 @@ class LocalEndpointServing:
                 "response_schema": _read_json(variant.response_schema_path),
                 "weight": weight,
                 "fault_injection": variant.fault_injection,
-                "prediction_field": self.spec.evaluate.prediction_field,
+                "prediction_field": variant.prediction_field,
                 # the server refuses an artifact whose manifest is not the registry's
                 "manifest_digest": variant.manifest_digest or None,
             },
@@ -96,11 +76,11 @@ class LocalEndpointServing:
 class LocalEndpointMetrics:
     """Per-variant counts from the server's window API (per-second buckets, kept 7 h)."""
 
-    def __init__(self, spec: ModelSpec) -> None:
-        self.client = EndpointClient(_server_url(spec))
+    def __init__(self, endpoint_conn_id: str = EndpointServerHook.default_conn_name) -> None:
+        self.hook = EndpointServerHook(endpoint_conn_id)
 
     def window(self, endpoint: str, variants: list[str], start: float, end: float) -> dict[str, VariantCounts]:
-        counts = self.client.window(endpoint, start, end)
+        counts = self.hook.get_conn().window(endpoint, start, end)
         return {name: VariantCounts(**counts[name]) if name in counts else VariantCounts() for name in variants}
 
 

@@ -68,6 +68,12 @@ class SubprocessTrainingCompute:
 
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
+        self.child: subprocess.Popen | None = None  # the running training process: what stop() kills
+
+    def stop(self) -> None:
+        """Kill the running training's whole process group (a killed task must not leave train() running)."""
+        if self.child is not None:
+            _kill_group(self.child)
 
     def train(self, job: TrainingJob) -> TrainingResult:
         started = time.monotonic()
@@ -126,6 +132,7 @@ class SubprocessTrainingCompute:
             env=child_environment(),
         )
         guard.adopt(child.pid)
+        self.child = child
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         relay = threading.Thread(target=_relay_output, args=(child, tail, job.model), daemon=True)
         relay.start()

@@ -39,7 +39,7 @@ def test_window_sums_counts_per_variant_and_reads_latency(aws_spec, aws_standin)
     put(cloudwatch, endpoint, "v-1", "Invocations", 999, 3600)  # outside the window
     put(cloudwatch, "other-endpoint", "v-1", "Invocations", 999, 60)  # another endpoint
 
-    counts = CloudWatchMetrics(aws_spec()).window(endpoint, ["v-1", "v-2", "v-3"], START, START + 180)
+    counts = CloudWatchMetrics(aws_spec().aws_conn_id).window(endpoint, ["v-1", "v-2", "v-3"], START, START + 180)
 
     assert counts["v-1"] == VariantCounts(requests=300, errors_4xx=0, errors_5xx=2, latency_p99_ms=None)
     # nearest-rank p99 of three datapoints is the largest
@@ -49,7 +49,7 @@ def test_window_sums_counts_per_variant_and_reads_latency(aws_spec, aws_standin)
 
 def test_window_must_end_after_it_starts(aws_spec):
     with pytest.raises(ValueError, match="must end after it starts"):
-        CloudWatchMetrics(aws_spec()).window("e", ["v-1"], START, START)
+        CloudWatchMetrics(aws_spec().aws_conn_id).window("e", ["v-1"], START, START)
 
 
 def _put_minutes(cloudwatch, endpoint, minutes):
@@ -80,7 +80,7 @@ def test_a_window_counts_only_published_minutes_so_its_counts_are_final(aws_spec
     _put_minutes(aws_standin.client("cloudwatch"), endpoint, 10)
     now = START + 7 * 60 + 20  # 12:07:20; SageMaker's last minutes are still on their way
     late_publishing(now - 100)  # published up to 12:05:40: minute 12:05 only in part
-    metrics = CloudWatchMetrics(aws_spec(), publish_delay_s=180, clock=lambda: now)
+    metrics = CloudWatchMetrics(aws_spec().aws_conn_id, publish_delay_s=180, clock=lambda: now)
     step_started = START + 30  # mid-minute: minute 12:00 belongs to the step before
 
     counts = metrics.window(endpoint, ["v-1"], step_started, now)
@@ -96,14 +96,14 @@ def test_nothing_published_yet_is_no_evidence(aws_spec, aws_standin, late_publis
     _put_minutes(aws_standin.client("cloudwatch"), endpoint, 3)
     now = START + 150
     late_publishing(now - 60)
-    counts = CloudWatchMetrics(aws_spec(), publish_delay_s=180, clock=lambda: now).window(endpoint, ["v-1"], START + 5, now)
+    counts = CloudWatchMetrics(aws_spec().aws_conn_id, publish_delay_s=180, clock=lambda: now).window(endpoint, ["v-1"], START + 5, now)
     assert counts == {"v-1": VariantCounts()}
 
 
 def test_consecutive_windows_count_each_boundary_minute_once(aws_spec, aws_standin):
     endpoint = "cw-boundary"
     _put_minutes(aws_standin.client("cloudwatch"), endpoint, 10)
-    metrics = CloudWatchMetrics(aws_spec(), publish_delay_s=180, clock=lambda: START + 3600)
+    metrics = CloudWatchMetrics(aws_spec().aws_conn_id, publish_delay_s=180, clock=lambda: START + 3600)
     start, boundary, end = START + 30, START + 250, START + 590  # steps change weights mid-minute
 
     first = metrics.window(endpoint, ["v-1"], start, boundary)["v-1"].requests

@@ -15,6 +15,7 @@ import pytest
 from airflow_mlprovider.artifacts import TamperedArtifactError, write_manifest
 from airflow_mlprovider.backends.aws.framework_images import framework_image_uri
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore, split_s3_uri
+from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
 from airflow_mlprovider.backends.aws.sagemaker_serving import SageMakerServing, percent
 from airflow_mlprovider.backends.base import StaleFenceError, Variant
 
@@ -42,7 +43,7 @@ def variant_for(aws_spec, toy_model_dir, tmp_path):
 
 
 def serving_for(spec) -> SageMakerServing:
-    return SageMakerServing(spec, poll_interval_s=0)
+    return SageMakerServing(SageMakerHosting.from_spec(spec), spec.aws_conn_id, poll_interval_s=0)
 
 
 def config_variants(sagemaker, endpoint=ENDPOINT) -> dict[str, dict]:

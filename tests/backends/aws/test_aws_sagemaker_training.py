@@ -50,7 +50,7 @@ def training_job(aws_spec, tmp_path):
 
 
 def compute_for(spec) -> SageMakerTrainingCompute:
-    return SageMakerTrainingCompute(spec, poll_interval_s=0)
+    return SageMakerTrainingCompute(spec.train, spec.aws_conn_id, poll_interval_s=0)
 
 
 def test_train_runs_the_module_in_the_container_and_lays_out_the_artifact(aws_spec, training_job, tmp_path):

@@ -6,10 +6,9 @@ import asyncio
 
 import pandas as pd
 import pytest
-from airflow.exceptions import TaskDeferred
+from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore
-from airflow_mlprovider.operators.base import SPLIT
 from airflow_mlprovider.operators.train import TrainOperator
 from tests.registry.run_fixtures import make_context, utc
 
@@ -26,10 +25,20 @@ def split_on_s3(aws_spec, tmp_path) -> dict:
     return xcom
 
 
+def train_operator(spec, split: dict, run_id: str, **arguments) -> TrainOperator:
+    tr = spec.train
+    return TrainOperator(
+        task_id="train", model=spec.model, model_module=spec.code.module, train_uri=split["train_uri"],
+        validation_uri=split["validation_uri"], artifact_uri=f"{spec.model_root}/runs/{run_id}/artifact",
+        max_runtime_s=tr.max_runtime_s, compute=tr.compute, role_arn=tr.role_arn, aws_conn_id=spec.aws_conn_id,
+        **arguments,
+    )
+
+
 def test_train_defers_on_the_job_and_collects_its_artifact(aws_spec, split_on_s3) -> None:
     spec = aws_spec()
-    op = TrainOperator(task_id="train", spec=spec.raw, spec_source=spec.source)
-    context = make_context({SPLIT: split_on_s3}, utc(2026, 1, 1), run_id="manual__defer")
+    op = train_operator(spec, split_on_s3, "manual__defer", deferrable=True)
+    context = make_context({}, utc(2026, 1, 1), run_id="manual__defer")
 
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)
@@ -50,8 +59,8 @@ def test_train_defers_on_the_job_and_collects_its_artifact(aws_spec, split_on_s3
 
 def test_without_deferral_the_task_waits_for_the_job_itself(aws_spec, split_on_s3) -> None:
     spec = aws_spec()
-    op = TrainOperator(task_id="train", spec=spec.raw, spec_source=spec.source, deferrable=False)
-    result = op.execute(make_context({SPLIT: split_on_s3}, utc(2026, 1, 1), run_id="manual__sync"))
+    op = train_operator(spec, split_on_s3, "manual__sync", deferrable=False)
+    result = op.execute(make_context({}, utc(2026, 1, 1), run_id="manual__sync"))
     assert result["artifact_uri"].endswith("/runs/manual__sync/artifact")
 
 

@@ -13,20 +13,17 @@ from airflow_mlprovider.backends.base import StaleFenceError, Variant, VariantCo
 from airflow_mlprovider.backends.local.endpoint_server import LocalEndpointMetrics, LocalEndpointServing
 from airflow_mlprovider.serving.client import EndpointClient, EndpointServerError, EndpointServerUnreachable
 from airflow_mlprovider.serving.server import EndpointServer
-from airflow_mlprovider.spec.model import ModelSpec
 from tests.serving.serving_testing import REQUEST_SCHEMA, RESPONSE_SCHEMA, TOKEN, make_artifact
 
+CONN_ID = "mlprovider_endpoint"
 
-def model_spec(tmp_path: Path, url: str, conn_id: str | None = None) -> ModelSpec:
-    serving = {"endpoint": "sales", "url": url, **({"conn_id": conn_id} if conn_id else {})}
-    doc = {
-        "model": "sales",
-        "data": {"sql": "SELECT 1", "split": {"by": "time", "column": "day"}},
-        "code": {"module": str(tmp_path / "m.py"), "request_schema": "", "response_schema": ""},
-        "evaluate": {"metric": "rmse", "label": "y"},
-        "serving": serving,
-    }
-    return ModelSpec.from_dict(doc, source=str(tmp_path / "sales.model.yaml"))
+
+def connect(monkeypatch: pytest.MonkeyPatch, url: str, conn_id: str = CONN_ID, token: str = TOKEN) -> str:
+    """An `mlprovider_endpoint` connection to the server at `url`; returns its id."""
+    port = int(url.rsplit(":", 1)[1])
+    connection = {"conn_type": "mlprovider_endpoint", "host": "127.0.0.1", "port": port, "password": token}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+    return conn_id
 
 
 def variant(tmp_path: Path, name: str, factor: float, fault_injection: float = 0.0) -> Variant:
@@ -46,13 +43,12 @@ def server() -> EndpointServer:
 
 
 @pytest.fixture
-def spec(server: EndpointServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
-    monkeypatch.setenv("AIRFLOW_CONN_MLPROVIDER_ENDPOINT", json.dumps({"conn_type": "generic", "password": TOKEN}))
-    return model_spec(tmp_path, server.url)
+def conn_id(server: EndpointServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    return connect(monkeypatch, server.url)
 
 
-def test_serving_backend_round_trip(spec: ModelSpec, tmp_path: Path) -> None:
-    serving = LocalEndpointServing(spec)
+def test_serving_backend_round_trip(conn_id: str, tmp_path: Path) -> None:
+    serving = LocalEndpointServing(conn_id)
     assert serving.describe("sales") == {}
     serving.deploy("sales", variant(tmp_path, "v1", 2.0), 100)
     candidate = variant(tmp_path, "v2", 3.0)
@@ -76,21 +72,21 @@ def test_serving_backend_round_trip(spec: ModelSpec, tmp_path: Path) -> None:
     assert serving.describe("sales") == {"v1": 100.0}
 
 
-def test_deploy_sends_the_fault_injection_and_the_spec_prediction_field(spec: ModelSpec, tmp_path: Path, server: EndpointServer) -> None:
-    LocalEndpointServing(spec).deploy("sales", variant(tmp_path, "v1", 2.0, fault_injection=0.25), 100)
+def test_deploy_sends_the_fault_injection_and_the_prediction_field(conn_id: str, tmp_path: Path, server: EndpointServer) -> None:
+    LocalEndpointServing(conn_id).deploy("sales", variant(tmp_path, "v1", 2.0, fault_injection=0.25), 100)
     described = EndpointClient(server.url).endpoint("sales")["variants"]["v1"]
     assert (described["fault_injection"], described["prediction_field"]) == (0.25, "prediction")
 
 
-def test_metrics_backend_reads_the_window_with_zeros_for_quiet_variants(spec: ModelSpec, tmp_path: Path, server: EndpointServer) -> None:
-    serving = LocalEndpointServing(spec)
+def test_metrics_backend_reads_the_window_with_zeros_for_quiet_variants(conn_id: str, tmp_path: Path, server: EndpointServer) -> None:
+    serving = LocalEndpointServing(conn_id)
     serving.deploy("sales", variant(tmp_path, "v1", 2.0), 100)
     serving.deploy("sales", variant(tmp_path, "v2", 3.0), 0)
     started = time.time()
     client = EndpointClient(server.url)
     statuses = [client.invoke("sales", {"x": x})[0] for x in (1, 2, 3, 13, "bad")]
     serving.invoke("sales", "v2", {"x": 1})  # a probe: not in the window
-    counts = LocalEndpointMetrics(spec).window("sales", ["v1", "v2"], started - 1, time.time() + 1)
+    counts = LocalEndpointMetrics(conn_id).window("sales", ["v1", "v2"], started - 1, time.time() + 1)
     assert statuses == [200, 200, 200, 500, 400]
     assert counts["v2"] == VariantCounts()
     v1 = counts["v1"]
@@ -101,20 +97,18 @@ def test_metrics_backend_reads_the_window_with_zeros_for_quiet_variants(spec: Mo
 def test_unreachable_server_says_how_to_start_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with EndpointServer("127.0.0.1", 0) as stopped:
         url = stopped.url
-    monkeypatch.setenv("AIRFLOW_CONN_MLPROVIDER_ENDPOINT", json.dumps({"conn_type": "generic", "password": TOKEN}))
-    spec = model_spec(tmp_path, url)
+    conn_id = connect(monkeypatch, url)
     with pytest.raises(EndpointServerUnreachable, match="start it with `mlprovider serve`"):
-        LocalEndpointServing(spec).describe("sales")
+        LocalEndpointServing(conn_id).describe("sales")
     with pytest.raises(EndpointServerUnreachable, match=url):
-        LocalEndpointMetrics(spec).window("sales", ["v1"], 0, 1)
+        LocalEndpointMetrics(conn_id).window("sales", ["v1"], 0, 1)
 
 
-def test_token_comes_from_the_spec_connection(server: EndpointServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = LocalEndpointServing(model_spec(tmp_path, server.url, conn_id="no_such_endpoint_conn"))
+def test_server_and_token_come_from_the_connection(server: EndpointServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = LocalEndpointServing("no_such_endpoint_conn")
     with pytest.raises(RuntimeError, match="no_such_endpoint_conn.*AIRFLOW_CONN_NO_SUCH_ENDPOINT_CONN"):
         missing.deploy("sales", variant(tmp_path, "v1", 2.0), 100)
-    monkeypatch.setenv("AIRFLOW_CONN_WRONG_ENDPOINT_TOKEN", json.dumps({"conn_type": "generic", "password": "nope"}))
-    wrong = LocalEndpointServing(model_spec(tmp_path, server.url, conn_id="wrong_endpoint_token"))
+    wrong = LocalEndpointServing(connect(monkeypatch, server.url, "wrong_endpoint_token", token="nope"))
     with pytest.raises(EndpointServerError, match="HTTP 401"):
         wrong.fence("sales")
     assert EndpointClient(server.url).endpoint("sales") is None
