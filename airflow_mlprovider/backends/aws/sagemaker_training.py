@@ -70,7 +70,7 @@ class SageMakerTrainingCompute:
     @property
     def framework_version(self) -> str:
         """The declared container version (train.framework_version), else the newest that trains and serves."""
-        train = self.spec.train
+        train = self.train_settings
         return train.framework_version or default_version(train.framework)
 
     @property
@@ -80,22 +80,22 @@ class SageMakerTrainingCompute:
             train.framework, self.hook.conn_region_name, "training", self.framework_version, train.gpu
         )
 
-    def _check_container(self) -> None:
+    def _check_container(self, source: str) -> None:
         """The container must read Parquet without installing anything (jobs may be network-isolated), and
         should ship the framework release this worker evaluates with (else evaluate refuses the artifact)."""
-        train = self.spec.train
+        train = self.train_settings
         if train.image_uri:
             return  # the user's own image: what it ships is theirs to know
         packages = shipped_packages(train.framework, self.framework_version)
         if packages is not None and "pyarrow" not in packages:
             raise ValueError(
-                f"{self.spec.source}: the {train.framework} {self.framework_version} container ships no pyarrow to "
+                f"{source}: the {train.framework} {self.framework_version} container ships no pyarrow to "
                 f"read the Parquet splits, and a training job must not pip install at start (network isolation): "
                 f"set train.framework_version to {default_version(train.framework)} or newer, or train.image_uri"
             )
         mismatch = container_mismatch(PACKAGES[train.framework], package_version(train.framework, self.framework_version))
         if mismatch:
-            log.warning("%s: %s", self.spec.source, mismatch)
+            log.warning("%s: %s", source, mismatch)
 
     def train(self, job: TrainingJob) -> TrainingResult:
         job_name = self.start(job)
@@ -116,7 +116,7 @@ class SageMakerTrainingCompute:
             raise ValueError(
                 "train.role_arn is required with train.compute: sagemaker (the SageMaker execution role ARN)"
             )
-        self._check_container()
+        self._check_container(job.spec_source or job.model)
         staging = self.staging_uri(job)
         tarball = training_source(job.module_path, self._job_context(job))
         self.store.write_bytes(f"{staging}/sourcedir.tar.gz", tarball)
@@ -203,7 +203,7 @@ class SageMakerTrainingCompute:
     def _job_context(self, job: TrainingJob) -> dict[str, Any]:
         """What the entry point needs, shipped in the source tarball (source_bundle.JOB_FILE): code.params may be any size,
         while SageMaker caps a hyperparameter value at 2,500 characters."""
-        framework = self.spec.train.framework
+        framework = self.train_settings.framework
         return {
             "model": job.model,
             "params": job.params,
@@ -213,7 +213,7 @@ class SageMakerTrainingCompute:
             "framework": {
                 "framework": framework,
                 "package": PACKAGES[framework],
-                "container_version": None if self.spec.train.image_uri else self.framework_version,
+                "container_version": None if self.train_settings.image_uri else self.framework_version,
                 "image": self.image_uri,
             },
         }
