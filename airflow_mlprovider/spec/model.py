@@ -178,7 +178,7 @@ class Autoscaling:
 class Serving:
     endpoint: str
     conn_id: str | None = None
-    example_requests: tuple[dict[str, Any], ...] = _tuple_default("serving", "example_requests")
+    example_requests: tuple[dict[str, Any], ...] = ()  # none: the health check generates them from the schema
     instance_type: str | None = None
     instance_count: int = schema_default("serving", "instance_count")
     data_capture_percent: int | None = None

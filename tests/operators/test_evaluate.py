@@ -123,7 +123,7 @@ def test_missing_label_names_the_columns(tmp_path, upstream) -> None:
 
 
 def test_an_artifact_not_matching_the_given_manifest_digest_is_refused(spec, upstream) -> None:
-    with pytest.raises(TamperedArtifactError, match="the registry expects 'f00d'"):
+    with pytest.raises(TamperedArtifactError, match="not the registered digest f00d"):
         evaluate(spec, make_context(upstream, utc(2024, 1, 10)), manifest_digest="f00d")
 
 

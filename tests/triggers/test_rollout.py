@@ -91,9 +91,9 @@ def test_a_failing_candidate_is_rolled_back() -> None:
     json.dumps(payload)  # the event travels through the metadata DB
 
 
-def test_without_traffic_it_waits_until_the_step_timeout_rolls_back() -> None:
+def test_without_traffic_it_waits_until_a_step_timeout_set_to_roll_back() -> None:
     METRICS["churn"] = ScriptedMetrics({}, {})
-    payload = first_event(make_trigger())
+    payload = first_event(make_trigger({**ROLLOUT, "on_timeout": "rollback"}))
     assert payload["action"] == "rollback"
     assert len(METRICS["churn"].calls) > 1, "no traffic is no evidence: the trigger waited and checked again"
 

@@ -114,8 +114,8 @@ def test_server_and_token_come_from_the_connection(server: EndpointServer, tmp_p
     assert EndpointClient(server.url).endpoint("sales") is None
 
 
-def test_a_stale_generation_changes_nothing(spec: ModelSpec, tmp_path: Path) -> None:
-    serving = LocalEndpointServing(spec)
+def test_a_stale_generation_changes_nothing(conn_id: str, tmp_path: Path) -> None:
+    serving = LocalEndpointServing(conn_id)
     serving.deploy("sales", variant(tmp_path, "v1", 2.0), 100)
     serving.deploy("sales", variant(tmp_path, "v2", 3.0), 0)
     rollout = serving.fence("sales")
@@ -131,8 +131,8 @@ def test_a_stale_generation_changes_nothing(spec: ModelSpec, tmp_path: Path) -> 
     assert serving.describe("sales") == {"v1": 100.0}
 
 
-def test_removing_the_only_live_variant_is_refused_while_others_remain(spec: ModelSpec, tmp_path: Path) -> None:
-    serving = LocalEndpointServing(spec)
+def test_removing_the_only_live_variant_is_refused_while_others_remain(conn_id: str, tmp_path: Path) -> None:
+    serving = LocalEndpointServing(conn_id)
     serving.deploy("sales", variant(tmp_path, "v1", 2.0), 100)
     serving.deploy("sales", variant(tmp_path, "v2", 3.0), 0)
     with pytest.raises(ValueError, match="every variant of endpoint 'sales' at weight 0"):
@@ -144,13 +144,13 @@ def test_removing_the_only_live_variant_is_refused_while_others_remain(spec: Mod
     assert serving.describe("sales") == {}
 
 
-def test_deploy_refuses_an_artifact_whose_manifest_is_not_the_registry_digest(spec: ModelSpec, tmp_path: Path) -> None:
-    serving = LocalEndpointServing(spec)
+def test_deploy_refuses_an_artifact_whose_manifest_is_not_the_registry_digest(conn_id: str, tmp_path: Path) -> None:
+    serving = LocalEndpointServing(conn_id)
     registered = variant(tmp_path, "v1", 2.0)
     # tampered code with a recomputed manifest: the artifact checks itself, the registry's digest catches it
     artifact = Path(registered.artifact_uri.removeprefix("file://"))
     (artifact / "code" / "tiny_model.py").write_text("def load(d):\n    return lambda r: {'prediction': 666}\n")
     write_manifest(artifact)
-    with pytest.raises(EndpointServerError, match=f"HTTP 422.*not the registry's digest {registered.manifest_digest}"):
+    with pytest.raises(EndpointServerError, match=f"HTTP 422.*not the registered digest {registered.manifest_digest}"):
         serving.deploy("sales", registered, 100)
     assert serving.describe("sales") == {}
