@@ -145,13 +145,39 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _check_yaml_size(file: str, root: yaml.Node) -> None:
-    """Refuse alias bombs, recursive aliases and oversized documents before anything expands them.
+    """Refuse alias bombs, recursive aliases, deep nesting and oversized documents before anything expands them.
 
     PyYAML builds an alias as a shared object, so the document itself stays small; but everything after it
     (merging defaults, the schema check, the spec digest, the DAG's serialized operators) walks it expanded.
-    One pass over the node graph, linear in its distinct nodes, computes the expanded size.
+    A document without aliases is checked in one quick pass; one with aliases in a pass over its node graph,
+    linear in its distinct nodes, that computes the expanded size.
     """
+    count, deepest, seen, stack = 0, 0, set(), [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > deepest:
+            deepest = depth
+        if id(node) in seen:  # an alias: only now is the slower, exact count needed
+            _check_aliased_yaml_size(file, root)
+            return
+        seen.add(id(node))
+        if isinstance(node.value, list):  # a mapping or a sequence
+            stack.extend((child, depth + 1) for child in _children(node))
+    if deepest > MAX_YAML_DEPTH:
+        raise _too_big(file, f"values nested more than {MAX_YAML_DEPTH} levels deep")
+    if count > MAX_YAML_NODES:
+        raise _too_big(file, _too_many_values(count))
+
+
+def _too_many_values(count: int) -> str:
+    return (f"the document holds {count:,} values with its aliases expanded; at most {MAX_YAML_NODES:,} are "
+            "allowed (a spec describes a model, it does not carry data)")
+
+
+def _check_aliased_yaml_size(file: str, root: yaml.Node) -> None:
     expanded: dict[int, int] = {}
+    chars: dict[int, int] = {}  # text with aliases expanded: a long string used 100 times is 100 strings
     height: dict[int, int] = {}
     ancestors: set[int] = set()
     aliases = 0
@@ -163,6 +189,7 @@ def _check_yaml_size(file: str, root: yaml.Node) -> None:
             ancestors.discard(key)
             children = [id(child) for child in _children(node)]
             expanded[key] = 1 + sum(expanded[child] for child in children)
+            chars[key] = len(node.value) if isinstance(node.value, str) else sum(chars[child] for child in children)
             height[key] = 1 + max((height[child] for child in children), default=0)
             if height[key] > MAX_YAML_DEPTH:
                 raise _too_big(file, f"values nested more than {MAX_YAML_DEPTH} levels deep",
@@ -181,8 +208,10 @@ def _check_yaml_size(file: str, root: yaml.Node) -> None:
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node))
     if expanded[id(root)] > MAX_YAML_NODES:
-        raise _too_big(file, f"the document holds {expanded[id(root)]:,} values with its aliases expanded; at most "
-                             f"{MAX_YAML_NODES:,} are allowed (a spec describes a model, it does not carry data)")
+        raise _too_big(file, _too_many_values(expanded[id(root)]))
+    if chars[id(root)] > MAX_SPEC_BYTES:
+        raise _too_big(file, f"the document's text is {chars[id(root)]:,} characters with its aliases expanded; at "
+                             f"most {MAX_SPEC_BYTES:,} are allowed")
 
 
 def _read_yaml(path: Path, what: str) -> tuple[yaml.Node | None, Any]:

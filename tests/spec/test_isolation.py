@@ -120,6 +120,7 @@ def test_alias_limits_name_the_problem(tmp_path: Path) -> None:
         "many": (_example("many") + "x: &x 1\n" + "".join(f"y{i}: *x\n" for i in range(150)), "uses of YAML anchors"),
         "huge": (_example("huge") + "#" * 300_000 + "\n", "larger than 256 KB"),
         "deep": (_example("deep") + "x: " + "[" * 80 + "]" * 80 + "\n", "nested more than 64 levels"),
+        "text": (_example("text") + f"x: &x {'y' * 100_000}\nz: [*x, *x, *x]\n", "characters with its aliases expanded"),
     }
     for name, (text, _) in cases.items():
         (tmp_path / "dags" / f"{name}.model.yaml").write_text(text)
