@@ -98,7 +98,8 @@ def test_a_failing_candidate_is_rolled_back() -> None:
 
 def test_without_traffic_it_waits_until_the_step_timeout_rolls_back() -> None:
     METRICS["churn"] = ScriptedMetrics({}, {})
-    payload = first_event(make_trigger())
+    spec = {**SPEC, "rollout": {**SPEC["rollout"], "on_timeout": "rollback"}}  # the default keeps waiting
+    payload = first_event(make_trigger(spec))
     assert payload["action"] == "rollback"
     assert len(METRICS["churn"].calls) > 1, "no traffic is no evidence: the trigger waited and checked again"
 
