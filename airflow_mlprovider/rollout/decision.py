@@ -117,7 +117,7 @@ def decide(
         note = "counts went backwards since the last check (treated as no data)"
         return _timeout_or_wait(policy, state, stats, note, elapsed, step_elapsed, step_pct, None)
 
-    window = _window_evidence(policy, cand, champ, champion, candidate, shares)
+    window = _window_evidence(policy, cand, champ, seen_cand, seen_champ, champion, candidate, shares)
     total_llr = {c: [a + b for a, b in zip(done_llr[c], window[c][0])] for c in shares}
     total_acc = {c: done_acc[c] + window[c][1] for c in shares}
     class_log_lr = {c: sequential.log_mixture(total_llr[c], [w for _, w in _alternatives(c)]) for c in shares}
@@ -143,8 +143,8 @@ def decide(
         acceptance_threshold=round(accept_at, 4),
         guardrails={c: window[c][2] for c in shares if c not in ERROR_CLASSES},
     )
-    evidence = {  # this window stays open: its counts are remembered, its evidence is recomputed next check
-        "llr": done_llr,
+    evidence = {  # this window stays open: the guardrails' evidence of it is recomputed next check
+        "llr": {c: total_llr[c] if c in ERROR_CLASSES else done_llr[c] for c in shares},
         "accept": done_acc,
         "done": {"candidate": done_cand.dump(), "champion": done_champ.dump()},
         "seen": {"candidate": cand.dump(), "champion": champ.dump()},
@@ -196,16 +196,24 @@ def decide(
 
 
 def _window_evidence(
-    policy: RolloutPolicy, cand: _Counts, champ: _Counts, champion: VariantCounts, candidate: VariantCounts,
-    shares: dict[str, float],
+    policy: RolloutPolicy, cand: _Counts, champ: _Counts, seen_cand: _Counts, seen_champ: _Counts,
+    champion: VariantCounts, candidate: VariantCounts, shares: dict[str, float],
 ) -> dict[str, tuple[list[float], float, str | None]]:
-    """Per check: this window's rollback log-LRs per alternative, its acceptance log-LR, and for a guardrail
-    the sentence with its numbers (None while it has too little data to judge)."""
+    """Per check: the rollback log-LRs per alternative to add to the evidence, this window's acceptance
+    log-LR, and for a guardrail the sentence with its numbers (None while it has too little data to judge).
+
+    The error classes' rollback evidence is that of what was served since the last check (the increment),
+    conditioned on the increment's own requests and errors: a product of such ratios is a martingale however
+    the traffic share moves within a window. The guardrails' evidence is that of the whole window so far."""
     out: dict[str, tuple[list[float], float, str | None]] = {}
     tolerance = policy.max_error_rate_increase
+    new_cand, new_champ = cand.requests - seen_cand.requests, champ.requests - seen_champ.requests
     for c in ERROR_CLASSES:
+        # a reading may add errors of requests counted earlier: never more new errors than new requests
+        new_cand_errors = min(new_cand, cand.errors[c] - seen_cand.errors[c])
+        new_champ_errors = min(new_champ, champ.errors[c] - seen_champ.errors[c])
         rollback = [
-            sequential.conditional_llr(cand.requests, cand.errors[c], champ.requests, champ.errors[c], tolerance, r)
+            sequential.conditional_llr(new_cand, new_cand_errors, new_champ, new_champ_errors, tolerance, r)
             for r, _ in sequential.ALTERNATIVES
         ]
         accept = 0.0
