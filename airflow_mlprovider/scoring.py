@@ -8,12 +8,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-
-from airflow_mlprovider.spec.model import BUILTIN_METRIC_DIRECTIONS
-
-if TYPE_CHECKING:
-    from airflow_mlprovider.spec.model import ModelSpec
+from typing import Any
 
 Metric = Callable[[Sequence[Any], Sequence[Any]], float]
 
@@ -84,8 +79,3 @@ def metric_function(name: str) -> Callable[[Sequence[Any], Sequence[Any]], float
         return float(metric(y_true, y_pred))
 
     return score
-
-
-def direction_of(spec: ModelSpec) -> str:
-    """'minimize' or 'maximize': the spec's explicit direction, else the built-in metric's own."""
-    return spec.evaluate.direction or BUILTIN_METRIC_DIRECTIONS.get(spec.evaluate.metric, "maximize")

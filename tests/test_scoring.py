@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from airflow_mlprovider.scoring import direction_of, metric_function
-from airflow_mlprovider.spec.model import ModelSpec
+from airflow_mlprovider.scoring import metric_function
+from airflow_mlprovider.spec.model import ModelSpec, metric_direction
 
 Y_TRUE = [1.0, 2.0, 4.0]
 Y_PRED = [2.0, 2.0, 1.0]  # errors 1, 0, -3
@@ -48,17 +48,15 @@ def test_unknown_metric_names_the_allowed_ones() -> None:
         metric_function("math:nope")
 
 
-def _spec(evaluate: dict) -> ModelSpec:
-    doc = {
-        "model": "m",
-        "data": {"sql": "select 1", "split": {"by": "hash", "column": "id"}},
+def test_metric_direction_builtin_and_explicit() -> None:
+    assert metric_direction("rmse") == "minimize" and metric_direction("roc_auc") == "maximize"
+    assert metric_direction("pkg.mod:cost", "minimize") == "minimize"
+    assert metric_direction("pkg.mod:gain") == "maximize"
+    with pytest.raises(ValueError, match="direction must be 'maximize' or 'minimize'"):
+        metric_direction("rmse", "down")
+    spec = ModelSpec.from_dict({
+        "model": "m", "data": {"sql": "select 1", "split": {"by": "hash", "column": "id"}},
         "code": {"module": "/m.py", "request_schema": "/req.json", "response_schema": "/resp.json"},
-        "evaluate": evaluate,
-    }
-    return ModelSpec.from_dict(doc, "/m.model.yaml")
-
-
-def test_direction_of_builtin_and_explicit() -> None:
-    assert direction_of(_spec({"metric": "rmse", "label": "y"})) == "minimize"
-    assert direction_of(_spec({"metric": "roc_auc", "label": "y"})) == "maximize"
-    assert direction_of(_spec({"metric": "pkg.mod:cost", "label": "y", "direction": "minimize"})) == "minimize"
+        "evaluate": {"metric": "mae", "label": "y"},
+    }, "/m.model.yaml")
+    assert spec.evaluate.direction == "minimize"

@@ -7,21 +7,28 @@ uses its model name, the factory keeps that one and FILE would become an invalid
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from airflow_mlprovider.spec import SpecError, SpecValidationError, load_spec_file, load_specs
 from airflow_mlprovider.spec.loader import model_collisions
 
+#: Airflow's environment form of [mlprovider] defaults_file
+DEFAULTS_FILE_ENV = "AIRFLOW__MLPROVIDER__DEFAULTS_FILE"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="*.model.yaml files or folders holding them")
     parser.add_argument("--dags-root", help="model files must live inside this folder (default: each PATH's folder)")
+    parser.add_argument(
+        "--defaults-file", default=os.environ.get(DEFAULTS_FILE_ENV) or None,
+        help=f"the defaults file the deployment sets as [mlprovider] defaults_file (default: ${DEFAULTS_FILE_ENV}, "
+        "else the mlprovider.defaults.yaml beside the specs). Airflow itself is not imported: validating stays fast",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from airflow_mlprovider.provider_config import defaults_file
-
-    shared_defaults = defaults_file()
+    shared_defaults = args.defaults_file
     valid, errors = 0, []
     for name in args.paths:
         path = Path(name)

@@ -24,7 +24,7 @@ from airflow_mlprovider.operators.base import LifecycleOperator, join_uri
 from airflow_mlprovider.operators.register import candidate_version
 from airflow_mlprovider.registry.rules import judge_candidate, may_replace
 from airflow_mlprovider.registry.store import ModelRegistry
-from airflow_mlprovider.spec.model import BUILTIN_METRIC_DIRECTIONS, Promote
+from airflow_mlprovider.spec.model import Promote, metric_direction
 
 #: schema violation messages kept per variant (the count is always complete)
 MAX_MESSAGES = 5
@@ -96,15 +96,6 @@ def _answer(predict: Any, requests: list[dict[str, Any]], validator: Any, predic
             else:
                 answers.y_pred.append(response[prediction_field])
     return answers
-
-
-def metric_direction(metric: str, direction: str | None) -> str:
-    """"maximize" or "minimize": given, or what a built-in metric is (custom metrics default to maximize)."""
-    if direction is None:
-        return BUILTIN_METRIC_DIRECTIONS.get(metric, "maximize")
-    if direction not in ("maximize", "minimize"):
-        raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
-    return direction
 
 
 class EvaluateOperator(LifecycleOperator):

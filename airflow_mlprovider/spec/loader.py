@@ -35,7 +35,7 @@ from airflow_mlprovider.spec.errors import (
     show,
     unknown_key_message,
 )
-from airflow_mlprovider.spec.model import BUILTIN_METRIC_DIRECTIONS, ModelSpec
+from airflow_mlprovider.spec.model import BUILTIN_METRIC_DIRECTIONS, Autoscaling, ModelSpec, Split, schema_default
 
 SPEC_SUFFIX = ".model.yaml"
 DEFAULTS_FILE = "mlprovider.defaults.yaml"
@@ -381,7 +381,7 @@ def _rollout_rules(doc: dict[str, Any]) -> Iterator[Problem]:
 
 def _split_rules(doc: dict[str, Any]) -> Iterator[Problem]:
     split = doc["data"]["split"]
-    held_out = split.get("validation", 0.15) + split.get("test", 0.15)
+    held_out = split.get("validation", Split.validation) + split.get("test", Split.test)
     if held_out >= 0.9:
         yield ("data", "split"), (
             f"validation + test = {held_out:g} leaves too little to train on: keep the sum below 0.9")
@@ -395,7 +395,7 @@ def _metric_rules(doc: dict[str, Any]) -> Iterator[Problem]:
 
 
 def _warehouse_rules(doc: dict[str, Any]) -> Iterator[Problem]:
-    warehouse = doc.get("warehouse", {"type": "duckdb"})
+    warehouse = doc.get("warehouse", schema_default("warehouse"))
     needed = {"duckdb": ("path", "the database file"), "snowflake": ("conn_id", "the Airflow connection id")}
     key, meaning = needed[warehouse["type"]]
     if key not in warehouse:
@@ -403,7 +403,7 @@ def _warehouse_rules(doc: dict[str, Any]) -> Iterator[Problem]:
 
 
 def _platform_rules(doc: dict[str, Any]) -> Iterator[Problem]:
-    platform, on_s3 = doc.get("platform", "local"), str(doc.get("artifact_root", "")).startswith("s3://")
+    platform, on_s3 = doc.get("platform", ModelSpec.platform), str(doc.get("artifact_root", "")).startswith("s3://")
     if "artifact_root" not in doc:
         yield ("artifact_root",), "is not set: give it here or in the defaults file (a folder, file:///path or s3://bucket/prefix)"
     train = doc.get("train", {})
@@ -421,7 +421,7 @@ def _platform_rules(doc: dict[str, Any]) -> Iterator[Problem]:
         if not on_s3:
             yield ("serving",), "platform aws serves on SageMaker, which reads models from S3: artifact_root must be s3://bucket/prefix"
     scaling = (serving or {}).get("autoscaling", {})
-    if scaling.get("min_instances", 1) > scaling.get("max_instances", 1):
+    if scaling.get("min_instances", Autoscaling.min_instances) > scaling.get("max_instances", Autoscaling.min_instances):
         yield ("serving", "autoscaling", "min_instances"), (
             f"min_instances {scaling['min_instances']} is above max_instances {scaling['max_instances']}")
 

@@ -31,6 +31,15 @@ BUILTIN_METRIC_DIRECTIONS = {
 }
 
 
+def metric_direction(metric: str, direction: str | None = None) -> str:
+    """"maximize" or "minimize": the given direction, else the built-in metric's own (custom ones: maximize)."""
+    if direction is None:
+        return BUILTIN_METRIC_DIRECTIONS.get(metric, "maximize")
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+    return direction
+
+
 def seconds(value: int | float | str) -> float:
     """A schema duration ('90s', '10m', 3600) in seconds."""
     if isinstance(value, (int, float)):
@@ -154,8 +163,7 @@ class Evaluate:
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> Evaluate:
-        direction = section.get("direction") or BUILTIN_METRIC_DIRECTIONS.get(section["metric"], "maximize")
-        return cls(**{**section, "direction": direction})
+        return cls(**{**section, "direction": metric_direction(section["metric"], section.get("direction"))})
 
 
 @dataclass(frozen=True)
