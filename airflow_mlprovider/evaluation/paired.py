@@ -7,7 +7,7 @@ independent estimates. The method depends on the metric:
 | metric                     | method                                                                  |
 | -------------------------- | ----------------------------------------------------------------------- |
 | mae, mape, accuracy, log_loss | mean of per-row loss differences, normal interval (CLT)              |
-| rmse                       | delta method on the two mean squared errors (their covariance kept)     |
+| rmse                       | paired squared-error differences over rmse_c + rmse_h (delta method)   |
 | r2                         | mean squared-error difference over the test set's variance (CLT)        |
 | roc_auc (binary scores)    | DeLong's paired test (structural components from mid-ranks)            |
 | f1 (binary or macro)       | paired bootstrap over the (truth, candidate, champion) confusion cells  |
@@ -79,18 +79,20 @@ def _mean_difference(metric: str, loss_c, loss_h, confidence: float, scale: floa
 
 
 def _rmse(y, c, h, confidence: float) -> PairedComparison:
+    """rmse_h - rmse_c = (mse_h - mse_c) / (rmse_h + rmse_c): the paired mse difference's interval, scaled.
+
+    (The delta method to first order, and still defined when a model is perfect: a zero rmse has no derivative.)
+    """
     import numpy as np
 
     se_c, se_h = (y - c) ** 2, (y - h) ** 2
     n = len(y)
-    a, b = float(se_c.mean()), float(se_h.mean())
-    rmse_c, rmse_h = math.sqrt(a), math.sqrt(b)
-    if n < 2 or a == 0 or b == 0:
-        return PairedComparison("rmse", n, rmse_c, rmse_h, rmse_h - rmse_c, -math.inf, math.inf, confidence, "delta")
-    cov = np.cov(np.vstack([se_c, se_h]), ddof=1) / n
-    grad = np.array([-1 / (2 * rmse_c), 1 / (2 * rmse_h)])  # d(rmse_h - rmse_c)/d(a, b)
-    se = math.sqrt(max(float(grad @ cov @ grad), 0.0))
-    return _normal("rmse", n, rmse_c, rmse_h, rmse_h - rmse_c, se, confidence, "delta method on paired squared errors")
+    rmse_c, rmse_h = math.sqrt(float(se_c.mean())), math.sqrt(float(se_h.mean()))
+    scale = rmse_c + rmse_h
+    d = se_h - se_c
+    se = float(np.std(d, ddof=1)) / math.sqrt(n) / scale if scale > 0 else 0.0
+    return _normal("rmse", n, rmse_c, rmse_h, rmse_h - rmse_c, se, confidence,
+                   "paired squared-error differences over the rmse sum (delta method)")
 
 
 def _r2(y, c, h, confidence: float) -> PairedComparison:

@@ -145,7 +145,8 @@ def build_dag(spec: ModelSpec) -> DAG:
                 manifest_digest=train.output["manifest_digest"], registry_uri=registry,
                 output_prefix=f"{run}/evaluation", label_column=ev.label, metric=ev.metric,
                 response_schema=code.response_schema, prediction_field=ev.prediction_field,
-                direction=ev.direction, max_rows=ev.max_rows, **common,
+                direction=ev.direction, max_rows=ev.max_rows, request_check_rows=ev.request_check_rows,
+                confidence=spec.promote.confidence, **common,
             )
             pr = spec.promote
             decide = DecideOperator(
@@ -153,7 +154,8 @@ def build_dag(spec: ModelSpec) -> DAG:
                 evaluation=evaluate.output, direction=ev.direction,
                 min_relative_improvement=pr.min_relative_improvement,
                 min_absolute_improvement=pr.min_absolute_improvement,
-                first_model_threshold=pr.first_model_threshold, spec_digest=digest, **common,
+                first_model_threshold=pr.first_model_threshold, confidence=pr.confidence,
+                min_test_rows=pr.min_test_rows, spec_digest=digest, **common,
             )
         with TaskGroup("promote", tooltip="register the version; deploy it at 0 % and health-check it"):
             # without serving, the champion pointer moves at registration

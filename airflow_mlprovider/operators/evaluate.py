@@ -1,7 +1,7 @@
-"""Evaluate: candidate and champion scored on the same test rows through their own predict(); decide: promote or stop.
+"""Evaluate: candidate and champion scored on the same test rows; decide: promote or stop.
 
-Evaluation goes through the serving contract: each test row becomes a JSON request (label removed), each
-response is validated against the response schema, and the prediction field is compared with the label.
+The scoring itself (batch and per-request paths, the serving contract, the paired comparison) is
+`evaluation/`, free of Airflow; these operators read and write the store and the registry around it.
 """
 
 from __future__ import annotations
@@ -9,13 +9,9 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from decimal import Decimal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-from collections.abc import Sequence
 
 from airflow.sdk import SkipMixin
 from airflow.sdk.exceptions import AirflowFailException
@@ -26,84 +22,16 @@ from airflow_mlprovider.registry.rules import judge_candidate, may_replace
 from airflow_mlprovider.registry.store import ModelRegistry
 from airflow_mlprovider.spec.model import Promote, metric_direction
 
-#: schema violation messages kept per variant (the count is always complete)
-MAX_MESSAGES = 5
-#: the seed of the test-set sample: the same rows on every run and retry
-SAMPLE_SEED = 0
-
-
-@dataclass
-class Answers:
-    """One predictor's answers to the evaluation requests."""
-
-    y_pred: list[Any] = field(default_factory=list)
-    violations: int = 0
-    messages: list[str] = field(default_factory=list)
-
-    def violation(self, message: str) -> None:
-        self.violations += 1
-        if len(self.messages) < MAX_MESSAGES:
-            self.messages.append(message)
-
-
-def json_safe(value: Any) -> Any:
-    """A DataFrame cell as a JSON value: timestamps as ISO strings, numpy scalars as Python, missing as None."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [json_safe(v) for v in value]
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, (datetime, date, time)):  # pd.Timestamp is a datetime
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, Decimal):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def _answer(predict: Any, requests: list[dict[str, Any]], validator: Any, prediction_field: str) -> Answers:
-    """Call predict() per request as the endpoint would, validating every response."""
-    from jsonschema.exceptions import best_match
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
-
-    answers = Answers()
-    # one row gains nothing from OpenMP/BLAS threads, and on a busy worker their start-up costs ~10x the
-    # prediction itself (measured: HistGradientBoostingRegressor, 2 cores, 280 ms -> 15 ms a row)
-    with threadpool_limits(limits=1):
-        for row, request in enumerate(requests):
-            try:
-                response = predict(request)
-            except Exception as exc:  # noqa: BLE001 - a failing row is counted and reported like a bad response
-                answers.violation(f"row {row}: predict() raised {type(exc).__name__}: {exc}")
-                continue
-            if not isinstance(response, dict):
-                answers.violation(f"row {row}: predict() returned {type(response).__name__}, not a JSON object")
-                continue
-            error = best_match(validator.iter_errors(response))
-            if error is not None:
-                answers.violation(f"row {row}: {error.json_path}: {error.message}")
-            elif prediction_field not in response:
-                answers.violation(f"row {row}: response has no {prediction_field!r} field (evaluate.prediction_field)")
-            else:
-                answers.y_pred.append(response[prediction_field])
-    return answers
-
 
 class EvaluateOperator(LifecycleOperator):
-    """The candidate (and the registry's champion, if any) scored on the same deterministic sample of the test set.
+    """The candidate (and the registry's champion, if any) scored on the same rows of the test set.
 
-    Each test row becomes a request (label removed) to the artifact's own predict(); every response is
-    validated against the response schema (a candidate violation fails the task) and its prediction field
-    compared with the label. Artifacts are verified against their manifest digest before loading.
+    Models whose module defines `load_batch` are scored on the whole test set in one call each, and a
+    deterministic sample of `request_check_rows` rows also goes through predict(request) and must agree.
+    Otherwise a deterministic sample of `max_rows` rows goes through predict(request). Every response of the
+    sample is validated against the response schema (a candidate violation fails the task). Artifacts are
+    verified against their registry digest and their framework release before anything is loaded. The
+    result carries the paired comparison with the champion (gain and interval, see docs/evaluation.md).
 
     :param test_uri: the test Parquet, e.g. `split.output["test_uri"]`; templated.
     :param artifact_uri: the candidate's artifact folder, e.g. `train.output["artifact_uri"]`; templated.
@@ -115,8 +43,11 @@ class EvaluateOperator(LifecycleOperator):
     :param response_schema: path of the response JSON Schema.
     :param prediction_field: the response field compared with the label.
     :param direction: "maximize" or "minimize" (built-in metrics know theirs).
-    :param max_rows: score at most this many test rows (a seeded sample).
-    :return: `{"rows", "candidate": {"metric", "value", "schema_violations"}, "champion": {...} | None,
+    :param max_rows: without load_batch, score at most this many test rows (a seeded sample).
+    :param request_check_rows: with load_batch, this many rows also go through predict(request).
+    :param confidence: the confidence of the reported interval of the gain (the promotion rule's, if any).
+    :return: `{"rows", "test_rows", "candidate": {"metric", "value", "schema_violations", "path"},
+        "champion": {...} | None, "comparison": {"gain", "low", "high", "confidence", "method", ...} | None,
         "metrics_uri", "plots"}`.
     """
 
@@ -125,7 +56,8 @@ class EvaluateOperator(LifecycleOperator):
     def __init__(
         self, *, test_uri: str, artifact_uri: str, manifest_digest: str, registry_uri: str, output_prefix: str,
         label_column: str, metric: str, response_schema: str, prediction_field: str = "prediction",
-        direction: str | None = None, max_rows: int = 5000, **kwargs: Any,
+        direction: str | None = None, max_rows: int = 5000, request_check_rows: int = 100,
+        confidence: float | None = None, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.test_uri = test_uri
@@ -139,74 +71,59 @@ class EvaluateOperator(LifecycleOperator):
         self.prediction_field = prediction_field
         self.direction = metric_direction(metric, direction)
         self.max_rows = max_rows
+        self.request_check_rows = request_check_rows
+        self.confidence = confidence
 
     def execute(self, context: Any) -> dict[str, Any]:
         import jsonschema
         import pandas as pd
 
-        from airflow_mlprovider.artifacts import load_predictor
         from airflow_mlprovider.diagnostics import problem_kind, write_diagnostics
+        from airflow_mlprovider.evaluation.compare import ContractViolation, EvaluationSettings, evaluate
+        from airflow_mlprovider.evaluation.predictions import load_model
         from airflow_mlprovider.scoring import metric_function
 
         store = self.store(self.registry_uri)
         champion = ModelRegistry(store, self.registry_uri).champion()
         schema = json.loads(Path(self.response_schema).read_text())
         validator = jsonschema.validators.validator_for(schema)(schema)
-        metric = metric_function(self.metric)
+        settings = EvaluationSettings(
+            label=self.label_column, metric=self.metric, direction=self.direction,
+            prediction_field=self.prediction_field, max_rows=self.max_rows,
+            request_check_rows=self.request_check_rows, confidence=self.confidence,
+        )
 
         with tempfile.TemporaryDirectory(prefix="mlprovider-evaluate-") as tmp:
             local = Path(tmp)
+
+            def loaded(artifact_uri: str, digest: str, name: str) -> Any:
+                self.store(artifact_uri).get_dir(artifact_uri, str(local / name))
+                return load_model(local / name, expected_digest=digest)
+
             self.store(self.test_uri).get_file(self.test_uri, str(local / "test.parquet"))
             test = pd.read_parquet(local / "test.parquet")
-            if self.label_column not in test.columns:
-                columns = ", ".join(map(str, test.columns))
-                raise AirflowFailException(f"label {self.label_column!r} is not a test set column; columns: {columns}")
-            if test.empty:
-                raise AirflowFailException("the test set is empty: nothing to evaluate (see the split's test fraction)")
-            if len(test) > self.max_rows:
-                test = test.sample(n=self.max_rows, random_state=SAMPLE_SEED).sort_index()
-            y_true = [json_safe(v) for v in test[self.label_column].tolist()]
-            requests = [
-                {str(k): json_safe(v) for k, v in row.items()}
-                for row in test.drop(columns=[self.label_column]).astype(object).to_dict("records")
-            ]
-
-            def answers_of(artifact_uri: str, digest: str, name: str) -> Answers:
-                self.store(artifact_uri).get_dir(artifact_uri, str(local / name))
-                predict = load_predictor(local / name, expected_digest=digest)
-                return _answer(predict, requests, validator, self.prediction_field)
-
-            candidate = answers_of(self.artifact_uri, self.manifest_digest, "candidate")
-            if candidate.violations:
-                raise AirflowFailException(
-                    f"candidate {self.artifact_uri} breaks the serving contract: {candidate.violations} of "
-                    f"{len(requests)} responses fail {self.response_schema}: " + "; ".join(candidate.messages)
+            candidate = loaded(self.artifact_uri, self.manifest_digest, "candidate")
+            champion_model = None if champion is None else loaded(
+                champion.artifact_uri, champion.manifest_digest, "champion"
+            )
+            try:
+                result, y_true, y_pred = evaluate(
+                    test, candidate, champion_model, validator, settings, metric_function(self.metric), self.log.info
                 )
-            result: dict[str, Any] = {
-                "rows": len(requests),
-                "candidate": {
-                    "metric": self.metric,
-                    "value": _finite_or_none(metric(y_true, candidate.y_pred)),
-                    "schema_violations": 0,
-                },
-                "champion": None,
-            }
+            except ContractViolation as exc:
+                raise AirflowFailException(
+                    f"candidate {self.artifact_uri} breaks the serving contract of {self.response_schema}: {exc}"
+                ) from None
+            except ValueError as exc:  # no label column, an empty test set: retrying changes nothing
+                raise AirflowFailException(str(exc)) from None
             if champion is not None:
-                answers = answers_of(champion.artifact_uri, champion.manifest_digest, "champion")
-                if answers.violations:  # a champion that breaks the contract on today's data is replaceable
-                    self.log.warning("champion %s: %s", champion.version_id, "; ".join(answers.messages))
-                result["champion"] = {
-                    "metric": self.metric,
-                    "value": None if answers.violations else _finite_or_none(metric(y_true, answers.y_pred)),
-                    "schema_violations": answers.violations,
-                    "messages": answers.messages,
-                    "version_id": champion.version_id,
-                }
+                result["champion"]["version_id"] = champion.version_id
+                if result["champion"]["schema_violations"]:  # a champion that breaks the contract is replaceable
+                    self.log.warning("champion %s: %s", champion.version_id, "; ".join(result["champion"]["messages"]))
 
-            kind = problem_kind(self.metric, y_true)
             plots = []
             out = self.store(self.output_prefix)
-            for path in write_diagnostics(kind, y_true, candidate.y_pred, local / "plots"):
+            for path in write_diagnostics(problem_kind(self.metric, y_true), y_true, y_pred, local / "plots"):
                 uri = join_uri(self.output_prefix, path.name)
                 out.put_file(str(path), uri)
                 plots.append(uri)
@@ -236,6 +153,9 @@ class DecideOperator(LifecycleOperator, SkipMixin):
     :param min_relative_improvement: required gain as a fraction of the champion's metric.
     :param min_absolute_improvement: required gain in metric units.
     :param first_model_threshold: the bar a first model must clear (None: any first model is promoted).
+    :param confidence: promote only when the margins hold for the lower end of the gain's interval at this
+        confidence (the evaluation's paired comparison); None: for the point estimates.
+    :param min_test_rows: below this many test rows no candidate replaces a champion.
     :param spec_digest: recorded with the version (the factory passes the spec's hash).
     :return: `{"promote", "reason", "version_id"}`.
     """
@@ -245,7 +165,8 @@ class DecideOperator(LifecycleOperator, SkipMixin):
     def __init__(
         self, *, model: str, registry_uri: str, artifact_uri: str, evaluation: dict[str, Any],
         direction: str | None = None, min_relative_improvement: float = 0.0, min_absolute_improvement: float = 0.0,
-        first_model_threshold: float | None = None, spec_digest: str = "", **kwargs: Any,
+        first_model_threshold: float | None = None, confidence: float | None = None, min_test_rows: int = 0,
+        spec_digest: str = "", **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.model = model
@@ -253,7 +174,9 @@ class DecideOperator(LifecycleOperator, SkipMixin):
         self.artifact_uri = artifact_uri
         self.evaluation = evaluation
         self.direction = direction
-        self.rule = Promote(min_relative_improvement, min_absolute_improvement, first_model_threshold)
+        self.rule = Promote(
+            min_relative_improvement, min_absolute_improvement, first_model_threshold, confidence, min_test_rows
+        )
         self.spec_digest = spec_digest
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -267,6 +190,8 @@ class DecideOperator(LifecycleOperator, SkipMixin):
             None if champion is None else _metric_or_nan(champion["value"]),
             metric_direction(evaluation["candidate"]["metric"], self.direction),
             self.rule,
+            evaluation.get("comparison"),
+            evaluation.get("test_rows"),
         )
         promote, reason, event = decision.promote, decision.reason, "rejected"
         if promote:

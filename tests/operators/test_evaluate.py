@@ -15,7 +15,8 @@ from airflow.sdk.exceptions import AirflowFailException, DownstreamTasksSkipped
 from airflow_mlprovider.artifacts import TamperedArtifactError
 from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
 from airflow_mlprovider.operators.base import run_key
-from airflow_mlprovider.operators.evaluate import DecideOperator, EvaluateOperator, json_safe
+from airflow_mlprovider.evaluation.predictions import json_safe
+from airflow_mlprovider.operators.evaluate import DecideOperator, EvaluateOperator
 from airflow_mlprovider.operators.register import candidate_version
 from tests.registry.run_fixtures import make_artifact, make_context, make_spec, make_test_set, registry_of, utc
 
@@ -65,8 +66,8 @@ def upstream(tmp_path: Path) -> dict:
 def test_first_model_is_scored_alone_with_plots_and_metrics_file(spec, upstream) -> None:
     context = make_context(upstream, utc(2024, 1, 10))
     result = evaluate(spec, context)
-    assert result["candidate"] == {"metric": "rmse", "value": 0.0, "schema_violations": 0}
-    assert result["champion"] is None and result["rows"] == 40
+    assert result["candidate"] == {"metric": "rmse", "value": 0.0, "schema_violations": 0, "path": "per-row"}
+    assert result["champion"] is None and result["comparison"] is None and result["rows"] == result["test_rows"] == 40
     store = FilesystemArtifactStore()
     run = f"{spec['artifact_root']}/linear/runs/scheduled__2024-01-10T00_00_00_00_00/evaluation"
     assert result["metrics_uri"] == f"{run}/metrics.json"
@@ -82,8 +83,11 @@ def test_candidate_and_champion_scored_on_the_same_rows(spec, upstream, tmp_path
     result = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
     assert result["candidate"]["value"] == 0.0
     assert result["champion"] == {
-        "metric": "rmse", "value": 1.0, "schema_violations": 0, "messages": [], "version_id": champion_id,
+        "metric": "rmse", "value": 1.0, "schema_violations": 0, "messages": [], "path": "per-row",
+        "version_id": champion_id,
     }
+    comparison = result["comparison"]
+    assert comparison["rows"] == 40 and comparison["gain"] == 1.0 and 0 < comparison["low"] <= 1.0
 
 
 def test_sample_is_deterministic_and_bounded(tmp_path) -> None:
@@ -99,7 +103,7 @@ def test_sample_is_deterministic_and_bounded(tmp_path) -> None:
 def test_candidate_breaking_the_response_schema_fails_evaluation(spec, tmp_path) -> None:
     upstream = {"split": {"test_uri": make_test_set(tmp_path)},
                 "train": {"artifact_uri": make_artifact(tmp_path, "broken", broken=True)}}
-    with pytest.raises(AirflowFailException, match="breaks the serving contract: 40 of 40") as failure:
+    with pytest.raises(AirflowFailException, match="breaks the serving contract .*: 40 of 40") as failure:
         evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
     assert "row 0: $.prediction: 'not a number' is not of type 'number'" in str(failure.value)
     assert str(failure.value).count("row ") == 5  # the first five messages, not all forty
@@ -210,3 +214,45 @@ def test_first_model_below_the_bar_is_rejected(tmp_path, upstream) -> None:
     with pytest.raises(DownstreamTasksSkipped):
         decide_in_dag(spec, context).execute(context)
     assert "does not clear first_model_threshold (<= 0.1)" in context["ti"].pushed["return_value"]["reason"]
+
+
+def test_a_model_with_load_batch_is_scored_on_every_row(spec, tmp_path) -> None:
+    """The batch path: all 3,000 rows scored, 100 checked through predict(request), paired with the champion."""
+    upstream = {"split": {"test_uri": make_test_set(tmp_path, rows=3000)},
+                "train": {"artifact_uri": make_artifact(tmp_path, "candidate", batch=True)}}
+    champion = make_artifact(tmp_path, "champion-batch", bias=0.5, batch=True)
+    registry = registry_of(spec)
+    version = registry.register(candidate_version(
+        spec["model"], champion, {"candidate": {"metric": "rmse", "value": 0.5, "schema_violations": 0}},
+        make_context({}, utc(2024, 1, 5)),
+        FilesystemArtifactStore()))
+    registry.promote(version.version_id, "seeded champion")
+    result = evaluate(spec, make_context(upstream, utc(2024, 1, 10)))
+    assert result["rows"] == result["comparison"]["rows"] == 3000
+    assert result["candidate"]["path"] == result["champion"]["path"] == "batch"
+    assert result["comparison"]["gain"] == pytest.approx(0.5)
+
+
+def test_decide_with_confidence_judges_the_interval(tmp_path, upstream) -> None:
+    spec = make_spec(tmp_path, promote={"confidence": 0.95})
+    champion_id = crown(spec, tmp_path, bias=0.0, day=5)
+    context = make_context(upstream, utc(2024, 1, 10))
+    context["ti"].xcoms["evaluate"] = {  # better on the point estimate, within the noise
+        "test_rows": 40, "rows": 40,
+        "candidate": {"metric": "rmse", "value": 0.9, "schema_violations": 0},
+        "champion": {"metric": "rmse", "value": 1.0, "schema_violations": 0, "version_id": champion_id},
+        "comparison": {"rows": 40, "gain": 0.1, "low": -0.05, "high": 0.25, "confidence": 0.95, "method": "DeLong"},
+    }
+    with pytest.raises(DownstreamTasksSkipped):
+        decide_in_dag(spec, context).execute(context)
+    reason = context["ti"].pushed["return_value"]["reason"]
+    assert "95% confidence bound -0.05" in reason and "keep the champion" in reason
+
+
+def test_small_test_sets_do_not_replace_a_champion(tmp_path, upstream) -> None:
+    spec = make_spec(tmp_path, promote={"min_test_rows": 100})
+    crown(spec, tmp_path, bias=0.0, day=5)
+    context = evaluated_context(spec, upstream, 10)  # 40 rows, a far better candidate
+    with pytest.raises(DownstreamTasksSkipped):
+        decide_in_dag(spec, context).execute(context)
+    assert "40 rows, fewer than promote.min_test_rows (100)" in context["ti"].pushed["return_value"]["reason"]

@@ -38,6 +38,19 @@ def load(model_dir):
     return predict
 '''
 
+BATCH_FUNCTION = '''
+
+def load_batch(model_dir):
+    with open(os.path.join(model_dir, "params.json")) as fh:
+        params = json.load(fh)
+
+    def predict_batch(frame):
+        assert "y" not in frame.columns
+        return params["slope"] * frame["x"].to_numpy() + params["bias"]
+
+    return predict_batch
+'''
+
 RESPONSE_SCHEMA = {
     "type": "object",
     "required": ["prediction"],
@@ -48,13 +61,18 @@ def utc(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=timezone.utc)
 
 
-def make_artifact(root: Path, name: str, *, slope: float = 2.0, bias: float = 1.0, broken: bool = False) -> str:
-    """A trained artifact folder (model/, code/, MANIFEST.json) predicting slope * x + bias; returns its URI."""
+def make_artifact(
+    root: Path, name: str, *, slope: float = 2.0, bias: float = 1.0, broken: bool = False, batch: bool = False
+) -> str:
+    """A trained artifact folder (model/, code/, MANIFEST.json) predicting slope * x + bias; returns its URI.
+
+    batch: its module also defines load_batch (evaluate then scores every test row at once).
+    """
     folder = root / "artifacts" / name
     (folder / "model").mkdir(parents=True)
     (folder / "code").mkdir()
     (folder / "model" / "params.json").write_text(json.dumps({"slope": slope, "bias": bias, "broken": broken}))
-    (folder / "code" / "linear_model.py").write_text(MODEL_MODULE)
+    (folder / "code" / "linear_model.py").write_text(MODEL_MODULE + (BATCH_FUNCTION if batch else ""))
     write_manifest(folder)
     return f"file://{folder}"
 
