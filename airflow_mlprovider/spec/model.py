@@ -199,7 +199,7 @@ class Serving:
         if "autoscaling" in section:
             values["autoscaling"] = Autoscaling(**section["autoscaling"])
         # the endpoint defaults to the model's name made endpoint-safe (no schema default can say that)
-        return cls(**{"endpoint": model.replace("_", "-"), **values})
+        return cls(**{"endpoint": model.replace("_", "-").strip("-")[:63], **values})
 
 
 @dataclass(frozen=True)
