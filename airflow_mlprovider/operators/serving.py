@@ -43,19 +43,6 @@ def variant_name(version_id: str) -> str:
     return f"{name[: MAX_VARIANT_NAME - 9].rstrip('-')}-{digest}"
 
 
-def fence(serving: ServingBackend, endpoint: str) -> int | None:
-    """A new weight generation of the endpoint (None from a backend that does not fence yet)."""
-    start = getattr(serving, "fence", None)
-    return None if start is None else start(endpoint)
-
-
-def set_weights(serving: ServingBackend, endpoint: str, weights: dict[str, float], generation: int | None) -> None:
-    if generation is None:
-        serving.set_weights(endpoint, weights)
-    else:
-        serving.set_weights(endpoint, weights, generation=generation)
-
-
 def route(
     serving: ServingBackend, endpoint: str, weights: dict[str, float], generation: int | None = None
 ) -> dict[str, float]:
@@ -63,7 +50,7 @@ def route(
     current = serving.describe(endpoint)
     desired = {name: 0.0 for name in current} | {name: float(w) for name, w in weights.items()}
     if current != desired:
-        set_weights(serving, endpoint, desired, generation)
+        serving.set_weights(endpoint, desired, generation)
     return desired
 
 
@@ -192,7 +179,7 @@ class DeployOperator(ChampionKeepingOperator):
         serving = self.serving
         candidate = self.registered(self.version_id)
         candidate_name = variant_name(candidate.version_id)
-        generation = fence(serving, self.endpoint)
+        generation = serving.fence(self.endpoint)
         champion = self.registry.champion()
         if champion is not None and champion.version_id == candidate.version_id:
             # A re-run after this version was finalized: it already is the champion.
@@ -307,7 +294,7 @@ class FinalizeOperator(ChampionKeepingOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         serving = self.serving
         candidate = variant_name(self.version_id)
-        generation = fence(serving, self.endpoint)
+        generation = serving.fence(self.endpoint)
         outcome = self.registry.promote(self.version_id, f"rollout completed: {self.reason or 'no reason given'}")
         if not outcome.promoted:
             restored = self.serve_champion(outcome.champion, generation, remove=candidate)
@@ -359,7 +346,7 @@ class RollbackOperator(ChampionKeepingOperator):
             raise AirflowSkipException("no candidate was registered in this run: nothing to roll back")
         serving = self.serving
         candidate = variant_name(self.version_id)
-        generation = fence(serving, self.endpoint)
+        generation = serving.fence(self.endpoint)
         champion = self.registry.champion()
         restored = self.serve_champion(champion, generation, remove=candidate)
         verify_serving(serving, self.endpoint, restored)
