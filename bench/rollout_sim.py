@@ -159,7 +159,7 @@ def goal(name: str, r: dict[str, float], sprt_bound: float | None) -> tuple[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rollouts", type=int, default=1000, help="rollouts per row (rows run a share of it)")
-    parser.add_argument("--quick", action="store_true", help="a tenth of the rollouts: a smoke run (~1 min)")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the rollouts: a smoke run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--family", nargs="*", help="only these families")

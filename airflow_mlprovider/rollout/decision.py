@@ -124,14 +124,18 @@ def decide(
     allocation = ev.get("allocation") or sequential.start_allocation(shares)
     if set(allocation["classes"]) - set(shares):  # a state from a policy with other checks: start afresh
         allocation = sequential.start_allocation(shares)
+    pooled_cand, pooled_champ = done_cand + cand, done_champ + champ
+    # The capital goes to the checks with data so far, this check included: which classes had errors is part
+    # of the margins the exact ratios condition on (each has expectation 1 given them), so the mixture stays a
+    # martingale, and the first errors of a class are judged at its full share.
+    active = [c for c in ERROR_CLASSES if pooled_cand.errors[c] + pooled_champ.errors[c] > 0]
+    active += [c for c in shares if c not in ERROR_CLASSES and (window[c][2] or any(done_llr[c]))]
+    before = ev.get("class_log_lr") or {}
+    allocation = sequential.reallocate(allocation, active, {c: before.get(c, 0.0) for c in shares},
+                                       float(ev.get("log_lr", 0.0)))
     log_lr = sequential.allocated_log_lr(class_log_lr, shares, allocation)
     rollback_at = math.log(1 / policy.significance)
     accept_at = math.log(1 - policy.power)
-
-    pooled_cand, pooled_champ = done_cand + cand, done_champ + champ
-    active = [c for c in ERROR_CLASSES if pooled_cand.errors[c] + pooled_champ.errors[c] > 0]
-    active += [c for c in shares if c not in ERROR_CLASSES and (window[c][2] or any(done_llr[c]))]
-    allocation = sequential.reallocate(allocation, active, class_log_lr, log_lr)
     negligible = {c: sequential.negligible_llr(pooled_champ.requests, pooled_champ.errors[c]) for c in ERROR_CLASSES}
     stats.update(
         rollout={"candidate": pooled_cand.json(), "champion": pooled_champ.json()},
@@ -149,6 +153,8 @@ def decide(
         "done": {"candidate": done_cand.dump(), "champion": done_champ.dump()},
         "seen": {"candidate": cand.dump(), "champion": champ.dump()},
         "allocation": allocation,
+        "class_log_lr": class_log_lr,
+        "log_lr": log_lr,
     }
     waiting = replace(state, evidence=evidence)
 
@@ -180,6 +186,8 @@ def decide(
                 "done": {"candidate": pooled_cand.dump(), "champion": pooled_champ.dump()},
                 "seen": {"candidate": [0, 0, 0], "champion": [0, 0, 0]},
                 "allocation": allocation,
+                "class_log_lr": class_log_lr,
+                "log_lr": log_lr,
             },
         )
         return Decision("advance", advanced.weight, f"{passed} -> advance to {policy.steps[nxt]}%", stats, advanced)

@@ -16,7 +16,7 @@ martingale under the null: by Ville's inequality it ever reaches 1/alpha with pr
 however often it is looked at.
 
 Acceptance ("not worse", which lets a step advance) is the other side of the test: the candidate's own
-errors in each window against the champion's rate in the same window, a Poisson likelihood ratio of "the
+requests in each window against the champion's rate in the same window, a Bernoulli likelihood ratio of "the
 detectable increase" (DETECTABLE_RATIO x the tolerated rate, relative: no absolute floor) vs "within
 tolerance", summed over the windows. It falls to beta with probability at most beta when the candidate
 really is that bad, at any base rate. A class whose champion rate is negligible (below NEGLIGIBLE_RATE,
@@ -111,19 +111,25 @@ def _log_choose(n: int, k: int) -> float:
 
 
 def acceptance_llr(candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float) -> float:
-    """Poisson log-likelihood ratio, detectable increase vs within tolerance, of the candidate's errors against
-    the champion's rate in the same window. Relative only: no absolute floor, so it has the same power against
-    a doubling at 0.05 % as at 5 %."""
-    null_rate = reference_rate + tolerance
+    """Bernoulli log-likelihood ratio, detectable increase vs within tolerance, of the candidate's requests
+    against the champion's rate in the same window (Wald's likelihood). Relative only: no absolute floor, so
+    it has the same power against a doubling at 0.05 % as at 5 %."""
+    null_rate = min(reference_rate + tolerance, 0.5)
     if candidate_requests == 0 or null_rate <= 0:
         return 0.0
-    return candidate_errors * math.log(DETECTABLE_RATIO) - candidate_requests * (DETECTABLE_RATIO - 1) * null_rate
+    bad_rate = DETECTABLE_RATIO * null_rate
+    return (candidate_errors * math.log(bad_rate / null_rate)
+            + (candidate_requests - candidate_errors) * math.log((1 - bad_rate) / (1 - null_rate)))
 
 
 def acceptance_drift(rate: float, tolerance: float) -> float:
     """Expected change of acceptance_llr per candidate request when both variants err at `rate`
     (negative: a healthy candidate proves itself in about log(1/beta) / -drift requests)."""
-    return rate * math.log(DETECTABLE_RATIO) - (DETECTABLE_RATIO - 1) * (rate + tolerance)
+    null_rate = min(rate + tolerance, 0.5)
+    if null_rate <= 0:
+        return 0.0
+    bad_rate = DETECTABLE_RATIO * null_rate
+    return rate * math.log(bad_rate / null_rate) + (1 - rate) * math.log((1 - bad_rate) / (1 - null_rate))
 
 
 def negligible_llr(requests: int, errors: int) -> float:
@@ -167,12 +173,12 @@ def allocated_log_lr(class_log_lr: dict[str, float], shares: dict[str, float], a
 
 
 def reallocate(allocation: dict, active: list[str], class_log_lr: dict[str, float], log_lr: float) -> dict:
-    """The allocation for the checks after this one: the whole capital to the classes that have had errors.
+    """The allocation from this check on: the capital the statistic had (log_lr, with each class's statistic
+    class_log_lr at that moment) to the classes that have had errors, by their shares.
 
-    A class without any error has a likelihood ratio of exactly 1, so its share would only sit idle.
-    Deciding from the errors seen so far, for the checks still to come, keeps the statistic a martingale
-    (a predictable reallocation); the price is that the very first errors of a class that wakes up late
-    are judged at the share it had (0 when it was idle) rather than at its full share.
+    A class without any error has a likelihood ratio of exactly 1, so its share would only sit idle. Whether
+    a class had errors is part of the margins each exact ratio conditions on (its expectation given them
+    is 1), so deciding from them, this check's included, keeps the statistic a martingale.
     """
     if not active or set(active) == set(allocation["classes"]):
         return allocation

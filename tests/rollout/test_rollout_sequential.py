@@ -53,12 +53,13 @@ def test_no_errors_or_no_traffic_is_no_evidence(counts):
     assert sequential.conditional_llr(*counts, tolerance=0.0, ratio=3.0) == 0.0
 
 
-def test_acceptance_is_relative_at_any_base_rate():
-    # 1 % reference: detectable 1.5 %; 3,000 requests with 30 errors: 30 ln 1.5 - 3000 * 0.005.
-    assert sequential.acceptance_llr(3000, 30, 0.01, 0.0) == pytest.approx(30 * math.log(1.5) - 15)
+def test_acceptance_is_wald_bernoulli_and_relative_at_any_base_rate():
+    # 1 % reference: detectable 1.5 %; 3,000 requests with 30 errors.
+    expected = 30 * math.log(1.5) + 2970 * math.log(0.985 / 0.99)
+    assert sequential.acceptance_llr(3000, 30, 0.01, 0.0) == pytest.approx(expected)
     # The same error counts at a base rate 100x lower need 100x the requests: no absolute floor.
-    assert sequential.acceptance_llr(300_000, 30, 0.0001, 0.0) == pytest.approx(30 * math.log(1.5) - 15)
-    assert sequential.acceptance_drift(0.01, 0.0) == pytest.approx(0.01 * math.log(1.5) - 0.005)
+    assert sequential.acceptance_llr(300_000, 30, 0.0001, 0.0) == pytest.approx(expected, rel=0.02)
+    assert sequential.acceptance_drift(0.01, 0.0) == pytest.approx(0.01 * math.log(1.5) + 0.99 * math.log(0.985 / 0.99))
 
 
 def test_negligible_rates_are_shown_by_the_champions_requests():
