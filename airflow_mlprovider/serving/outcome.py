@@ -17,13 +17,15 @@ class Outcome:
 
 @dataclass
 class OutcomeCounts:
-    """Requests, 4xx, 5xx and the prediction sum/count; stores add their own latency representation."""
+    """Requests, 4xx, 5xx and the predictions' count, sum and sum of squares (the prediction guardrail's
+    variance); stores add their own latency representation."""
 
     requests: int = 0
     errors_4xx: int = 0
     errors_5xx: int = 0
     prediction_sum: float = 0.0
     prediction_count: int = 0
+    prediction_sum_sq: float = 0.0
 
     def count(self, outcome: Outcome) -> None:
         self.requests += 1
@@ -33,6 +35,7 @@ class OutcomeCounts:
             self.errors_5xx += 1
         if outcome.prediction is not None:
             self.prediction_sum += outcome.prediction
+            self.prediction_sum_sq += outcome.prediction * outcome.prediction
             self.prediction_count += 1
 
     def merge(self, other: OutcomeCounts) -> None:
@@ -40,4 +43,5 @@ class OutcomeCounts:
         self.errors_4xx += other.errors_4xx
         self.errors_5xx += other.errors_5xx
         self.prediction_sum += other.prediction_sum
+        self.prediction_sum_sq += other.prediction_sum_sq
         self.prediction_count += other.prediction_count

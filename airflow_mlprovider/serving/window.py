@@ -1,7 +1,7 @@
 """Per-second traffic buckets per endpoint variant, kept for `retention_s`, read back over any window.
 
-The rollout's only view of traffic: requests, 4xx, 5xx, p99 latency and mean prediction per variant
-between two unix timestamps. Probe calls are never recorded here. Memory is bounded: a bucket older
+The rollout's only view of traffic: requests, 4xx, 5xx, the latency histogram and the predictions' count,
+sum and sum of squares per variant between two unix timestamps. Probe calls are never recorded here. Memory is bounded: a bucket older
 than the retention is dropped when the same variant records again or when any window is read.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_mlprovider.serving.histogram import bucket_of, quantile_ms
+from airflow_mlprovider.serving.histogram import bucket_of, quantile_ms, upper_bound_ms
 from airflow_mlprovider.serving.outcome import Outcome, OutcomeCounts
 
 DEFAULT_RETENTION_S = 7 * 3600.0
@@ -37,6 +37,11 @@ class _Bucket(OutcomeCounts):
             "errors_5xx": self.errors_5xx,
             "latency_p99_ms": quantile_ms(self.latency, 0.99),
             "prediction_mean": self.prediction_sum / self.prediction_count if self.prediction_count else None,
+            "prediction_count": self.prediction_count,
+            "prediction_sum": self.prediction_sum,
+            "prediction_sum_sq": self.prediction_sum_sq,
+            # the guardrail's exceedance test reads the histogram itself: (upper bound ms, count), non-empty only
+            "latency_buckets": [[upper_bound_ms(i), n] for i, n in sorted(self.latency.items()) if n],
         }
 
 
