@@ -188,7 +188,9 @@ def build_dag(spec: ModelSpec) -> DAG:
                     rollout_policy=spec.raw.get("rollout", {}),
                     complete_task_id=f"{rollout_group.group_id}.finalize",
                     rollback_task_id=f"{rollout_group.group_id}.rollback",
-                    execution_timeout=timedelta(seconds=spec.rollout.timeout_s) + ROLLOUT_TIMEOUT_MARGIN,
+                    # on_timeout "wait" waits for evidence past rollout.timeout: no backstop may cut it short
+                    execution_timeout=None if spec.rollout.on_timeout == "wait"
+                    else timedelta(seconds=spec.rollout.timeout_s) + ROLLOUT_TIMEOUT_MARGIN,
                     retries=max(spec.default_args.retries, 1),  # a lost worker resumes the rollout
                     **endpoint,
                 )

@@ -120,7 +120,12 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
         route(self.serving, self.endpoint, {self.candidate: weight, self.champion: 100.0 - weight}, self.generation)
 
     def _defer(self, policy: RolloutPolicy, state: RolloutState) -> None:
-        remaining = max(policy.timeout_s - (time.time() - state.started_at), 0.0)
+        # on_timeout "wait": decide() keeps waiting for evidence past the limits (the candidate stays at its
+        # step, watched), so no deadline may end the rollout for it; otherwise decide() ends it at timeout_s
+        deadline = None
+        if policy.on_timeout != "wait":
+            remaining = max(policy.timeout_s - (time.time() - state.started_at), 0.0)
+            deadline = timedelta(seconds=remaining + policy.check_interval_s + TRIGGER_DEADLINE_MARGIN_S)
         self.defer(
             trigger=self.trigger_class(
                 endpoint=self.endpoint,
@@ -133,7 +138,7 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
                 aws_conn_id=self.aws_conn_id,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=remaining + policy.check_interval_s + TRIGGER_DEADLINE_MARGIN_S),
+            timeout=deadline,
         )
 
     def _conclude(self, context: Any, decision: dict[str, Any]) -> dict[str, Any]:

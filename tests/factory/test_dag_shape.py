@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +30,12 @@ def _edges(dag) -> set[tuple[str, str]]:
     return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
 
 
+def test_a_rollout_that_rolls_back_at_its_timeout_has_a_backstop_beyond_it(dags_folder: Path) -> None:
+    spec = _spec(dags_folder, "demand_forecast")
+    spec = replace(spec, rollout=replace(spec.rollout, on_timeout="rollback"))
+    assert build_dag(spec).get_task("rollout.rollout").execution_timeout > timedelta(seconds=spec.rollout.timeout_s)
+
+
 def test_full_lifecycle_shape(dags_folder: Path) -> None:
     spec = _spec(dags_folder, "demand_forecast")
     assert spec.serving is not None, "the demand example serves and rolls out"
@@ -43,7 +51,8 @@ def test_full_lifecycle_shape(dags_folder: Path) -> None:
     assert {("rollout.rollout", "rollout.finalize"), ("rollout.rollout", "rollout.rollback")} <= edges
     assert dag.get_task("rollout.rollback").trigger_rule == "all_done"
     assert dag.get_task("train.train").execution_timeout == timedelta(seconds=spec.train.max_runtime_s + 600)
-    assert dag.get_task("rollout.rollout").execution_timeout > timedelta(seconds=spec.rollout.timeout_s)
+    # the default on_timeout "wait" keeps waiting for evidence: no backstop cuts the rollout short
+    assert spec.rollout.on_timeout == "wait" and dag.get_task("rollout.rollout").execution_timeout is None
     assert dag.max_active_runs == spec.max_active_runs
     assert "mlprovider" in dag.tags
     assert spec_digest(spec) in dag.doc_md and "```yaml" in dag.doc_md

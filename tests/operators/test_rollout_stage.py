@@ -201,12 +201,18 @@ def defer(rollout: RolloutOperator) -> TaskDeferred:
     return deferred.value
 
 
+def test_a_rollout_that_rolls_back_at_its_timeout_defers_with_a_deadline_beyond_it(tmp_path: Path) -> None:
+    rollout, _, _ = deployed_endpoint(tmp_path, 0)
+    rollout.rollout_policy = {**rollout.rollout_policy, "on_timeout": "rollback"}
+    assert defer(rollout).timeout.total_seconds() > rollout.policy.timeout_s
+
+
 def test_start_sets_the_first_step_and_defers(tmp_path: Path) -> None:
     rollout, endpoint, deployed = deployed_endpoint(tmp_path, 0)
     deferred = defer(rollout)
     assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 90.0, deployed["candidate"]: 10.0}
     assert deferred.method_name == "execute_complete"
-    assert deferred.timeout.total_seconds() > Rollout.from_dict(rollout.rollout_policy).timeout_s
+    assert rollout.policy.on_timeout == "wait" and deferred.timeout is None  # waits for evidence: no deadline
     classpath, kwargs = deferred.trigger.serialize()
     assert classpath == "airflow_mlprovider.triggers.rollout.RolloutTrigger"
     assert (kwargs["champion"], kwargs["candidate"], kwargs["endpoint"]) == (
