@@ -171,7 +171,8 @@ def build_dag(spec: ModelSpec) -> DAG:
                           "response_schema": code.response_schema, "prediction_field": ev.prediction_field}
                 deploy = DeployOperator(
                     task_id="deploy", version_id=register.output["version_id"],
-                    fault_injection=spec.serving.fault_injection, **keeper, **endpoint,
+                    fault_injection=spec.serving.fault_injection, rollout_policy=spec.raw.get("rollout", {}),
+                    **keeper, **endpoint,
                 )
                 health_check = HealthCheckOperator(
                     task_id="health_check", variant=deploy.output["candidate"], model=spec.model,

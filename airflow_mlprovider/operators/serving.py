@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -25,12 +26,14 @@ from airflow_mlprovider.operators.champion_asset import champion_alias, emit_cha
 
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
-    from airflow_mlprovider.backends.base import ServingBackend, Variant
+    from airflow_mlprovider.backends.base import MetricsSource, ServingBackend, Variant
     from airflow_mlprovider.registry.store import ModelRegistry, ModelVersion
 
 #: SageMaker's variant names are the strictest: [a-zA-Z0-9-], at most 63 characters
 MAX_VARIANT_NAME = 63
 HEALTH_CHECK_EXAMPLES = 5
+#: the traffic deploy measures to plan the rollout: the champion's last hour
+TRAFFIC_LOOKBACK_S = 3600.0
 
 
 def variant_name(version_id: str) -> str:
@@ -89,6 +92,14 @@ class EndpointOperator(LifecycleOperator):
         from airflow_mlprovider.backends import serving_backend
 
         return serving_backend(self.endpoint_conn_id, sagemaker=self.sagemaker, aws_conn_id=self.aws_conn_id)
+
+    @cached_property
+    def metrics(self) -> MetricsSource:
+        """The endpoint's per-variant traffic counts (CloudWatch for SageMaker, else the server's window API)."""
+        from airflow_mlprovider.backends import metrics_source
+
+        return metrics_source(self.endpoint_conn_id, cloudwatch=self.sagemaker is not None,
+                              aws_conn_id=self.aws_conn_id)
 
 
 class ChampionKeepingOperator(EndpointOperator):
@@ -162,18 +173,27 @@ class DeployOperator(ChampionKeepingOperator):
     Starts a new weight generation (fence) that the rollout carries. Idempotent: a retry redeploys the
     same variants.
 
+    With a `rollout_policy`, it also warns up front (log and notification) when the champion's traffic of
+    the last hour is too low for the rollout's steps to be decided within their limits
+    (`rollout.plan_rollout`), saying how long each step is expected to take.
+
     :param version_id: the registered candidate (`register.output["version_id"]`); templated.
     :param fault_injection: demos and tests: the candidate fails this fraction of requests with a 5xx.
+    :param rollout_policy: the rollout that will follow, as a spec's `rollout` section (None: no traffic check).
     :return: `{"endpoint", "candidate", "champion", "version_id", "generation"}`: variant names (champion
         None: nothing to compare with, the rollout completes at once).
     """
 
     template_fields: Sequence[str] = ("version_id", "registry_uri")
 
-    def __init__(self, *, version_id: str, fault_injection: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self, *, version_id: str, fault_injection: float = 0.0, rollout_policy: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.version_id = version_id
         self.fault_injection = fault_injection
+        self.rollout_policy = rollout_policy
 
     def execute(self, context: Any) -> dict[str, Any]:
         serving = self.serving
@@ -197,7 +217,29 @@ class DeployOperator(ChampionKeepingOperator):
         serving.deploy(self.endpoint, self.variant_for(candidate, self.fault_injection), 0.0)
         self.announce(self.model, "deploy", f"{candidate_name} deployed at 0 % on {self.endpoint}"
                       + (f" beside champion {champion_name} at 100 %" if champion_name else " (first model: no champion)"))
+        if champion_name is not None and self.rollout_policy is not None:
+            self._check_traffic(champion_name)
         return self._deployed(candidate, champion_name, generation)
+
+    def _check_traffic(self, champion: str) -> None:
+        """Warn when the last hour's traffic cannot decide the rollout's steps within their limits."""
+        from airflow_mlprovider.rollout import RolloutPolicy, plan_rollout
+        from airflow_mlprovider.spec.model import Rollout
+
+        now = time.time()
+        try:
+            counts = self.metrics.window(self.endpoint, [champion], now - TRAFFIC_LOOKBACK_S, now)[champion]
+        except Exception as exc:  # noqa: BLE001 - a warning's input: its absence never fails a deploy
+            self.log.warning("could not read %s's recent traffic to plan the rollout: %s", self.endpoint, exc)
+            return
+        requests = max(counts.requests, 1)
+        plan = plan_rollout(
+            RolloutPolicy.from_spec(Rollout.from_dict(self.rollout_policy)), counts.requests / TRAFFIC_LOOKBACK_S,
+            {"5xx": counts.errors_5xx / requests, "4xx": counts.errors_4xx / requests},
+        )
+        if not plan.feasible:
+            self.announce(self.model, "deploy.traffic", f"{self.endpoint} served {counts.requests} requests in the "
+                          f"last hour: the rollout will wait for evidence; " + "; ".join(plan.problems), alert=True)
 
     def _deployed(self, candidate: ModelVersion, champion: str | None, generation: int | None) -> dict[str, Any]:
         return {

@@ -246,6 +246,29 @@ def test_candidate_joins_the_champion_at_zero_and_retry_is_idempotent(spec: dict
     assert endpoint.describe(ENDPOINT) == {first["champion"]: 100.0, first["candidate"]: 0.0}
 
 
+@pytest.mark.parametrize(("requests_per_s", "warned"), [(0.05, True), (200.0, False)])
+def test_deploy_warns_when_the_traffic_cannot_decide_the_rollout_in_time(
+    spec: dict, endpoint: MemoryEndpoint, requests_per_s: float, warned: bool
+) -> None:
+    champion, candidate = register(spec, 2), register(spec, 3)
+    registry_of(spec).promote(champion.version_id, "first")
+    endpoint.traffic = Traffic(rate=requests_per_s)
+    announced: list[tuple[str, str, bool]] = []
+    bound = type("DeployOperator", (DeployOperator,), {
+        "serving": endpoint, "metrics": endpoint,
+        "announce": lambda self, model, event, message, alert=False: announced.append((event, message, alert)),
+    })
+    policy = {**spec["rollout"], "step_timeout": "10m"}
+    bound(task_id="deploy", endpoint=ENDPOINT, rollout_policy=policy,
+          **arguments(DeployOperator, spec, {REGISTER: {"version_id": candidate.version_id}})).execute(context())
+    warnings = [(message, alert) for event, message, alert in announced if event == "deploy.traffic"]
+    if warned:
+        [(message, alert)] = warnings
+        assert alert and "will wait for evidence" in message and "step_timeout 10m" in message
+    else:
+        assert warnings == []
+
+
 def test_deploy_restores_a_champion_the_endpoint_lost(spec: dict, endpoint: MemoryEndpoint) -> None:
     champion, candidate = register(spec, 2), register(spec, 3)
     registry_of(spec).promote(champion.version_id, "first")
