@@ -24,6 +24,8 @@ test: env
 bench: env
 	$(BIN)/python bench/parse_time.py
 	$(BIN)/python bench/rollout_sim.py
+	$(BIN)/python bench/serve_load.py
+	$(BIN)/python bench/evaluate_scale.py
 
 clean:
 	rm -rf $(VENV) .airflow .demo
