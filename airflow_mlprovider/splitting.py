@@ -65,26 +65,28 @@ def split_parquet(
     test: float,
     batch_rows: int = BATCH_ROWS,
 ) -> tuple[dict[str, int], int]:
-    """split() as a stream: Parquet `source` -> one Parquet file per part {train, validation, test: path}.
+    """split() as a stream: Parquet `source` (a file, or a folder of them) -> one Parquet file per part.
 
-    Memory holds the split column and one batch of rows, never the whole table; the rows each part gets,
-    and their order, are the same as split()'s. Returns (rows per part, distinct values of `column`).
+    `destinations` maps train / validation / test to local paths. Memory holds the split column and one batch
+    of rows, never the whole table; the rows each part gets, and their order, are split()'s. Returns (rows per
+    part, distinct values of `column`).
     """
     import pyarrow as pa
+    import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    source_file = pq.ParquetFile(source)
-    names = source_file.schema_arrow.names
+    table = ds.dataset(source, format="parquet")
+    names = table.schema.names
     if column not in names:
         raise ValueError(f"split column {column!r} is not in the data; columns are: {', '.join(names)}")
-    values = source_file.read(columns=[column]).column(0).to_pandas().rename(column)
+    values = table.to_table(columns=[column]).column(0).to_pandas().rename(column)
     cuts = _cuts(values, by, validation, test)
     distinct = int(values.nunique())
     del values
     rows = dict.fromkeys(destinations, 0)
-    writers = {name: pq.ParquetWriter(path, source_file.schema_arrow) for name, path in destinations.items()}
+    writers = {name: pq.ParquetWriter(path, table.schema) for name, path in destinations.items()}
     try:
-        for batch in source_file.iter_batches(batch_size=batch_rows):
+        for batch in table.to_batches(batch_size=batch_rows):
             part = _parts(batch.column(column).to_pandas(), by, cuts, validation, test).to_numpy()
             for name, writer in writers.items():
                 chosen = batch.filter(pa.array(part == PARTS[name]))

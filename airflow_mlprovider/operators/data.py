@@ -47,16 +47,21 @@ def model_context(model: str, params: dict[str, Any], context: Any, artifact_dir
     )
 
 
-def read_parquet(store: Any, uri: str, workdir: str) -> Any:
-    """Load a Parquet file, or a folder of Parquet files (large warehouse unloads), from the store."""
-    import pandas as pd
-
+def fetch_parquet(store: Any, uri: str, workdir: str) -> str:
+    """Download a Parquet file, or a folder of Parquet files (large warehouse unloads); returns the local path."""
     local = os.path.join(workdir, "input")
     if store.list(uri.rstrip("/") + "/"):
         store.get_dir(uri, local)
     else:
         store.get_file(uri, local)
-    return pd.read_parquet(local)
+    return local
+
+
+def read_parquet(store: Any, uri: str, workdir: str) -> Any:
+    """Load a Parquet file, or a folder of Parquet files, from the store as one DataFrame."""
+    import pandas as pd
+
+    return pd.read_parquet(fetch_parquet(store, uri, workdir))
 
 
 def write_parquet(store: Any, frame: Any, uri: str, workdir: str) -> None:
@@ -200,25 +205,27 @@ class SplitOperator(LifecycleOperator):
         self.test_fraction = test_fraction
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_mlprovider.splitting import split
+        from airflow_mlprovider.splitting import split_parquet
 
         store = self.store(self.output_prefix)
         result: dict[str, Any] = {"rows": {}}
         with tempfile.TemporaryDirectory(prefix="mlprovider-split-") as tmp:
-            features = read_parquet(self.store(self.input_uri), self.input_uri, tmp)
-            parts = dict(zip(("train", "validation", "test"),
-                             split(features, self.by, self.column, self.validation_fraction, self.test_fraction)))
-            empty = [name for name, part in parts.items() if part.empty]
+            source = fetch_parquet(self.store(self.input_uri), self.input_uri, tmp)
+            local = {name: os.path.join(tmp, f"{name}.parquet") for name in ("train", "validation", "test")}
+            # streamed: memory holds the split column and one batch, whatever the table's size
+            rows, distinct = split_parquet(source, local, self.by, self.column, self.validation_fraction,
+                                           self.test_fraction)
+            empty = [name for name, count in rows.items() if count == 0]
             if empty:
                 raise ValueError(
                     f"split by {self.by} on {self.column!r} left {' and '.join(empty)} empty "
-                    f"({len(features)} rows, {features[self.column].nunique()} distinct {self.column!r} values); "
+                    f"({sum(rows.values())} rows, {distinct} distinct {self.column!r} values); "
                     "extract more data or change the validation / test fractions"
                 )
-            for name, part in parts.items():
+            for name, path in local.items():
                 uri = join_uri(self.output_prefix, f"{name}.parquet")
-                write_parquet(store, part, uri, tmp)
+                store.put_file(path, uri)
                 result[f"{name}_uri"] = uri
-                result["rows"][name] = len(part)
+                result["rows"][name] = rows[name]
         self.log.info("split %s", result["rows"])
         return result
