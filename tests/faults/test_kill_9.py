@@ -204,13 +204,13 @@ def test_kill_9_at_each_step_then_retry_leaves_a_consistent_served_registry(
     world = World(dags_folder, endpoint_server.url, tmp_path / "worker-tmp")
     warehouse = yaml.safe_load((dags_folder / "mlprovider.defaults.yaml").read_text())["warehouse"]["path"]
     with Traffic(world.url, _rows(warehouse)):
-        edit_spec(dags_folder, MODEL, _configure(world.url, max_iter=3))
+        edit_spec(dags_folder, MODEL, _configure(max_iter=3))
         world.run(FIRST_DAY, "first")  # the champion the candidates are rolled out against
-        edit_spec(dags_folder, MODEL, _configure(world.url, max_iter=100, fault_injection=0.5))
+        edit_spec(dags_folder, MODEL, _configure(max_iter=100, fault_injection=0.5))
         edit_spec(dags_folder, MODEL, _without_dbt)
         _run_with_kills(world, FIRST_DAY + timedelta(days=1), ROLLED_BACK_RUN)
         _check_consistent(world, rolled_back=True)
-        edit_spec(dags_folder, MODEL, _configure(world.url, max_iter=200))
+        edit_spec(dags_folder, MODEL, _configure(max_iter=200))
         edit_spec(dags_folder, MODEL, _without_dbt)
         _run_with_kills(world, FIRST_DAY + timedelta(days=2), COMPLETING_RUN)
         _check_consistent(world, rolled_back=False)

@@ -19,6 +19,7 @@ import pytest
 
 from airflow_mlprovider.artifacts import manifest_digest, write_manifest
 from airflow_mlprovider.backends.aws.cloudwatch_metrics import CloudWatchMetrics
+from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore
 from airflow_mlprovider.backends.aws.sagemaker_serving import SageMakerServing
 from airflow_mlprovider.backends.aws.sagemaker_training import SageMakerTrainingCompute
@@ -83,11 +84,11 @@ def test_the_worker_policy_allows_every_call_the_code_makes(aws_spec, aws_standi
         store.put_file(str(tmp_path / f"{name}.parquet"), f"{run}/{name}.parquet")
     job = TrainingJob(spec.model, "iam", spec.code.module, f"{run}/train.parquet", f"{run}/validation.parquet",
                       f"{run}/artifact", {}, 300, "2024-01-01", "2024-01-02")
-    trained = SageMakerTrainingCompute(spec, poll_interval_s=0).train(job)
+    trained = SageMakerTrainingCompute(spec.train, spec.aws_conn_id, poll_interval_s=0).train(job)
     store.write_if(f"{spec.model_root}/registry/champion.json", b"{}", None)
     assert store.exists(trained.artifact_uri) and store.list(trained.artifact_uri)
 
-    serving = SageMakerServing(spec, poll_interval_s=0)
+    serving = SageMakerServing(SageMakerHosting.from_spec(spec), spec.aws_conn_id, poll_interval_s=0)
     champion = Variant("v-1", trained.artifact_uri, spec.code.request_schema, spec.code.response_schema,
                        manifest_digest=manifest_digest(trained.manifest))
     candidate_dir = tmp_path / "candidate"
@@ -103,7 +104,7 @@ def test_the_worker_policy_allows_every_call_the_code_makes(aws_spec, aws_standi
     serving.set_weights("iam-endpoint", {"v-1": 50, "v-2": 50}, generation)
     aws_standin.queue_invoke_results([{"Body": "{}", "ContentType": "application/json"}])
     serving.invoke("iam-endpoint", "v-2", {"x": 1})
-    CloudWatchMetrics(spec, publish_delay_s=0).window("iam-endpoint", ["v-1", "v-2"], 0, 3600)
+    CloudWatchMetrics(spec.aws_conn_id, publish_delay_s=0).window("iam-endpoint", ["v-1", "v-2"], 0, 3600)
     serving.set_weights("iam-endpoint", {"v-1": 0, "v-2": 100}, generation)
     serving.remove("iam-endpoint", "v-1", generation)
     serving.remove("iam-endpoint", "v-2", generation)
