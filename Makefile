@@ -19,7 +19,7 @@ demo: env
 	$(BIN)/mlprovider demo --specs dag_specs
 
 test: env
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n auto tests
 
 bench: env
 	$(BIN)/python bench/parse_time.py
