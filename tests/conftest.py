@@ -1,4 +1,8 @@
-"""Test session set-up: a private AIRFLOW_HOME with a fresh SQLite metadata DB, created before Airflow is imported."""
+"""Test session set-up: a private AIRFLOW_HOME with a fresh SQLite metadata DB, created before Airflow is imported.
+
+Everything is set unconditionally: pytest-xdist workers inherit the controller's environment, and each
+worker needs its own home, metadata DB and dags folder.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_HOME, "dags"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_HOME, "dags")
 
 import pytest  # noqa: E402
 
