@@ -72,8 +72,11 @@ def _configure(*, max_iter: int, fault_injection: float = 0.0):
         doc["code"]["params"] = {"max_iter": max_iter, "learning_rate": 0.1}
         doc["promote"] = {"min_relative_improvement": 0}
         doc["serving"] = {"endpoint": ENDPOINT, "fault_injection": fault_injection}
-        # A fast policy for a test: two steps, checks every second, small minimum counts.
-        doc["rollout"] = {"steps": [50, 100], "check_interval": 1, "min_requests": 60, "step_timeout": "4m", "timeout": "8m"}
+        # A fast policy for a test: two steps, checks every second, small minimum counts, and a tolerance of one
+        # error-rate point (no error-free champion needs thousands of requests to show its rate is negligible;
+        # a candidate failing half its requests is still far beyond it).
+        doc["rollout"] = {"steps": [50, 100], "check_interval": 1, "min_requests": 60, "step_timeout": "4m",
+                          "timeout": "8m", "max_error_rate_increase": 0.01}
 
     return edit
 
