@@ -229,7 +229,7 @@ def main() -> int:
             per_row_hours = rows / per_row / 3600
             print(f"  {rows:>9,}   {figures['seconds']:>6.1f}   {rss_mib:>12,.0f}   {figures['rows']:>11,}   "
                   f"{cmp['gain']:+.3f} [{cmp['low']:+.3f}, {cmp['high']:+.3f}]   {goal}"
-                  f"   (per-row path: ~{per_row_hours:.1f} h for both models / 2)")
+                  f"   (per-row path: ~{per_row_hours:.1f} h a model)")
 
     big = 1_000_000 if not args.quick else 100_000
     small_trials, big_trials = trials * 5, max(trials // 5, 20)
