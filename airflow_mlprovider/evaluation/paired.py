@@ -115,7 +115,7 @@ def _log_loss_rows(y, p):
 
     labels = np.unique(y)
     if p.ndim == 1:
-        positive = labels.max() if len(labels) else 1
+        positive = labels[-1] if len(labels) else 1
         q = np.clip(p.astype(float), PROBABILITY_EPS, 1 - PROBABILITY_EPS)
         return -np.where(y == positive, np.log(q), np.log1p(-q))
     q = np.clip(p.astype(float), PROBABILITY_EPS, 1)
@@ -129,7 +129,7 @@ def _delong(y, c, h, confidence: float) -> PairedComparison:
     import numpy as np
     from scipy.stats import rankdata
 
-    positive = y == y.max()
+    positive = y == np.unique(y)[-1]  # the greater label, as scikit-learn takes it (any sortable labels)
     m, n = int(positive.sum()), int((~positive).sum())
     if m == 0 or n == 0:
         raise ValueError("roc_auc needs both classes in the test set")

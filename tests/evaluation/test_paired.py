@@ -132,3 +132,11 @@ def test_the_bound_brackets_the_gain_on_any_rows(rows, metric) -> None:
         return
     result = paired_comparison(metric, y, c, h, direction="minimize", confidence=0.95)
     assert result.low <= result.gain + 1e-9 and result.gain <= result.high + 1e-9 or math.isinf(result.low)
+
+
+@pytest.mark.parametrize(("metric", "direction"), [("roc_auc", "maximize"), ("log_loss", "minimize")])
+def test_string_class_labels_score_the_greater_label_as_positive(metric: str, direction: str) -> None:
+    y, c, h = binary(np.random.default_rng(8), 400, 2.0, 1.0)
+    named = np.where(y == 1, "yes", "no")  # "yes" > "no": the positive class, as scikit-learn takes it
+    result = paired_comparison(metric, named, c, h, direction=direction, confidence=0.95)
+    assert result.candidate == pytest.approx(metric_function(metric)(y, c))
