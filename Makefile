@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: env demo test bench clean
+.PHONY: env sysdeps demo test bench clean
 
 # uv (installed into the system interpreter) creates the venv and resolves the install in about a minute.
 $(BIN)/mlprovider: setup.cfg pyproject.toml
@@ -15,10 +15,21 @@ $(BIN)/mlprovider: setup.cfg pyproject.toml
 
 env: $(BIN)/mlprovider
 
-demo: env
+# Debian packages the demo (PostgreSQL as Airflow's metadata DB) and the suite (PostgreSQL, Redis, headless
+# Chromium) run; installed once, only when missing (as root, or through sudo).
+SYSDEPS := postgresql redis-server chromium
+sysdeps:
+	@missing=$$(for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian packages: $$missing"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: env sysdeps
 	$(BIN)/mlprovider demo --specs dag_specs
 
-test: env
+test: env sysdeps
 	$(BIN)/python -m pytest -q -n auto tests
 
 bench: env
