@@ -9,7 +9,8 @@ Routes (JSON in and out):
     GET    /metrics                                      Prometheus text format
     GET    /healthz                                      {"status": "ok"}
     GET    /admin/endpoints/{e}/window?start=&end=       per-variant counts over a window (read-only, no token)
-    PUT    /admin/endpoints/{e}/variants/{v}             load a variant (Bearer token)
+    GET    /admin/endpoints/{e}/window?start=&end=       ... and "shadows": agreement of shadow and live variants
+    PUT    /admin/endpoints/{e}/variants/{v}             load a variant, `"shadow": true` to mirror to it (Bearer token)
     PUT    /admin/endpoints/{e}/weights[?generation=n]   replace the routing table (Bearer token)
     DELETE /admin/endpoints/{e}/variants/{v}[?generation=n]  remove a variant, 204 even when absent (Bearer token)
     POST   /admin/endpoints/{e}/fence                    start a new weight generation (Bearer token)
@@ -17,6 +18,8 @@ Routes (JSON in and out):
 Model work (parsing the body, validation, predict()) runs in a bounded thread pool, never on the event loop,
 so /healthz and the read routes answer while every model thread is busy. An invocation that finds the pool
 full is answered 503, one that does not finish in time 504; both count as 5xx of the variant it was routed to.
+Shadow variants get a copy of each routed request after its live answer, on a pool of their own
+(serving/mirror.py): mirroring never delays or fails a live request.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from starlette.types import Receive, Scope, Send
 from airflow_mlprovider.serving.endpoints import EndpointTable
 from airflow_mlprovider.serving.errors import ServingError
 from airflow_mlprovider.serving.json_body import encode, parse_body
+from airflow_mlprovider.serving.mirror import ShadowMirror
 from airflow_mlprovider.serving.outcome import Outcome
 from airflow_mlprovider.serving.prometheus import PrometheusCounters
 from airflow_mlprovider.serving.variants import Answer, LoadedVariant, VariantConfig
@@ -63,10 +67,15 @@ class ServingLimits:
     request_timeout_s: float = 30.0  # an invocation (queue wait + model) not done by then: 504
     body_timeout_s: float = 10.0  # a request head or body not fully received by then: 408, connection closed
     max_body_bytes: int = 10 * 1024 * 1024  # larger: 413
+    shadow_threads: int = 1  # threads answering mirrored requests on shadow variants (never live traffic's)
+    max_shadow_pending: int = 64  # mirrored calls queued or running at once; beyond: the mirror is dropped, counted
 
     def __post_init__(self) -> None:
         if self.model_threads < 1 or self.max_pending < self.model_threads:
             raise ValueError(f"need 1 <= model_threads <= max_pending, got {self.model_threads} and {self.max_pending}")
+        if self.shadow_threads < 1 or self.max_shadow_pending < self.shadow_threads:
+            raise ValueError(f"need 1 <= shadow_threads <= max_shadow_pending, got {self.shadow_threads} and "
+                             f"{self.max_shadow_pending}")
         if self.request_timeout_s <= 0 or self.body_timeout_s <= 0 or self.max_body_bytes <= 0:
             raise ValueError("timeouts and the body limit must be above 0")
 
@@ -90,6 +99,7 @@ class ServingApp:
         self._model_pool = ThreadPoolExecutor(limits.model_threads, thread_name_prefix="mlprovider-model")
         self._admin_pool = ThreadPoolExecutor(2, thread_name_prefix="mlprovider-admin")  # loading artifacts
         self._slots = threading.BoundedSemaphore(limits.max_pending)
+        self._mirror = ShadowMirror(window, counters, limits.shadow_threads, limits.max_shadow_pending)
         # (method, path pattern, handler, needs the admin token)
         name = r"([^/]+)"
         self._routes: list[tuple[str, re.Pattern[str], Handler, bool]] = [
@@ -110,6 +120,7 @@ class ServingApp:
         """Stop taking model work; a model call still running finishes on its own (its thread is not joined)."""
         self._model_pool.shutdown(wait=False, cancel_futures=True)
         self._admin_pool.shutdown(wait=False, cancel_futures=True)
+        self._mirror.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served
@@ -184,6 +195,9 @@ class ServingApp:
             answer = Answer.error(503, f"fault injected ({fault:g} of routed requests)")
         else:
             answer = await self._run_model(variant, raw_body)
+        shadows = self.table.shadows(endpoint)
+        if shadows:
+            self._mirror.mirror(endpoint, variant, answer, raw_body, shadows)
         return self._record(endpoint, variant, answer, probe=False)
 
     async def _invoke_probe(self, request: Request, endpoint: str, variant_name: str) -> Response:
@@ -239,7 +253,8 @@ class ServingApp:
         if end < start:
             raise ServingError(400, f"window end {end} is before start {start}")
         variants = self.window.query(endpoint, start, end)
-        return json_response({"endpoint": endpoint, "start": start, "end": end, "variants": variants})
+        shadows = self.window.query_shadows(endpoint, start, end)
+        return json_response({"endpoint": endpoint, "start": start, "end": end, "variants": variants, "shadows": shadows})
 
     # --- admin ----------------------------------------------------------------------------------------
 

@@ -93,8 +93,16 @@ class EndpointClient:
         return status, headers.get("X-Variant"), payload
 
     def window(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, Any]]:
+        """Per-variant counts over [start, end)."""
+        return self._window(endpoint, start, end)["variants"]
+
+    def shadows(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, dict[str, Any]]]:
+        """shadow variant -> live variant -> agreement counts (serving/agreement.py) over [start, end)."""
+        return self._window(endpoint, start, end).get("shadows", {})
+
+    def _window(self, endpoint: str, start: float, end: float) -> dict[str, Any]:
         query = urlencode({"start": repr(float(start)), "end": repr(float(end))})
-        return self._checked("GET", f"/admin/endpoints/{quote(endpoint, safe='')}/window?{query}")["variants"]
+        return self._checked("GET", f"/admin/endpoints/{quote(endpoint, safe='')}/window?{query}")
 
     def metrics(self) -> str:
         return self._checked("GET", "/metrics")

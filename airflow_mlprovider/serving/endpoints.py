@@ -5,6 +5,10 @@ of the endpoint's weights. PUT of a variant sets only that variant's weight; PUT
 whole routing table: the named variants must exist, each weight is within [0, 100], they sum to 100, and a
 variant not named gets 0. No change may take an endpoint that serves traffic to all-zero weights.
 
+Shadows: a variant deployed with `shadow` at weight 0 receives a mirror of every routed request
+(serving/mirror.py). Giving it a weight above 0 is an ordinary (fenced) weight change and ends its shadow
+role: from then on it serves its share of traffic and is no longer mirrored.
+
 Fences: `fence(e)` starts a new generation of endpoint e (they only grow, and persist in the state file);
 a weight change or removal that carries a generation other than the current one is refused with 409, under
 the same lock that applies it, so a stale rollout attempt can never change weights once a newer fence exists.
@@ -102,6 +106,12 @@ class EndpointTable:
                 return variant
         return live[-1][1]
 
+    def shadows(self, endpoint: str) -> list[LoadedVariant]:
+        """The endpoint's shadow variants (none for an unknown endpoint)."""
+        with self._lock:
+            variants = self._endpoints.get(endpoint, {})
+            return [variants[name] for name in sorted(variants) if variants[name].config.shadow]
+
     def draw(self) -> float:
         """A uniform number in [0, 1) from the table's (optionally seeded) generator."""
         with self._lock:
@@ -157,7 +167,8 @@ class EndpointTable:
             if not math.isclose(total, 100.0, abs_tol=1e-6):
                 raise ServingError(400, f"weights must sum to 100, got {total:g} (variants not named get 0)")
             for name, variant in variants.items():
-                variant.config = replace(variant.config, weight=float(weights.get(name, 0.0)))
+                weight = float(weights.get(name, 0.0))
+                variant.config = replace(variant.config, weight=weight, shadow=variant.config.shadow and weight == 0)
             self._save()
             return {name: variant.config.weight for name, variant in variants.items()}
 

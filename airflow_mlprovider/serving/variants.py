@@ -35,6 +35,7 @@ VARIANT_BODY_SCHEMA: dict[str, Any] = {
         "weight": {"type": "number", "minimum": 0, "maximum": 100},
         "fault_injection": {"type": "number", "minimum": 0, "maximum": 1},
         "prediction_field": {"type": ["string", "null"], "minLength": 1},
+        "shadow": {"type": "boolean", "description": "at weight 0: receives a mirror of the live requests"},
         "manifest_digest": {
             "type": ["string", "null"], "minLength": 1, "maxLength": 256,
             "description": "the registry's digest of the artifact: loading refuses any other",
@@ -62,6 +63,7 @@ class VariantConfig:
     fault_injection: float = 0.0
     prediction_field: str | None = None  # None: the response's first numeric field
     manifest_digest: str | None = None  # the registry's digest; None: the artifact's own manifest is trusted
+    shadow: bool = False  # mirrored live requests while at weight 0; cleared when it is given traffic
 
     @classmethod
     def from_body(cls, body: Any) -> VariantConfig:
@@ -77,6 +79,8 @@ class VariantConfig:
             except RecursionError:
                 raise ServingError(400, f"{name} is nested too deeply") from None
             check_local_references(name, body[name])
+        if body.get("shadow") and body.get("weight", 0) > 0:
+            raise ServingError(400, "a shadow variant is deployed at weight 0: it gets mirrored requests, not traffic")
         return cls(**body)
 
     def to_dict(self) -> dict[str, Any]:
@@ -214,6 +218,7 @@ class LoadedVariant:
             "fault_injection": self.config.fault_injection,
             "prediction_field": self.config.prediction_field,
             "manifest_digest": self.digest,
+            "shadow": self.config.shadow,
             "loaded_at": self.loaded_at,
         }
 

@@ -3,6 +3,9 @@
 The rollout's only view of traffic: requests, 4xx, 5xx, the latency histogram and the predictions' count,
 sum and sum of squares per variant between two unix timestamps. Probe calls are never recorded here. Memory is bounded: a bucket older
 than the retention is dropped when the same variant records again or when any window is read.
+
+A shadow variant's answers to mirrored requests are recorded like any variant's; beside them, per
+(shadow, live) pair, the agreement of their predictions (serving/agreement.py), read by `query_shadows`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_mlprovider.serving.agreement import AgreementCounts
 from airflow_mlprovider.serving.histogram import bucket_of, quantile_ms, upper_bound_ms
 from airflow_mlprovider.serving.outcome import Outcome, OutcomeCounts
 
@@ -54,6 +58,8 @@ class TrafficWindow:
         self._lock = threading.Lock()
         # (endpoint, variant) -> {unix second: bucket}, in the order seconds were first written
         self._seconds: dict[tuple[str, str], dict[int, _Bucket]] = {}
+        # (endpoint, shadow variant, live variant) -> {unix second: agreement}
+        self._agreement: dict[tuple[str, str, str], dict[int, AgreementCounts]] = {}
 
     def record(self, outcome: Outcome) -> None:
         if outcome.probe:
@@ -66,6 +72,32 @@ class TrafficWindow:
             bucket.count(outcome)
             if outcome.latency_s is not None:
                 bucket.latency[bucket_of(outcome.latency_s * 1000.0)] += 1
+
+    def record_agreement(self, endpoint: str, shadow: str, live: str, counts: AgreementCounts) -> None:
+        """Add one mirrored request's comparison (or drop) to the current second of the pair."""
+        now = self.clock()
+        with self._lock:
+            seconds = self._agreement.setdefault((endpoint, shadow, live), {})
+            self._prune(seconds, now)
+            seconds.setdefault(math.floor(now), AgreementCounts()).merge(counts)
+
+    def query_shadows(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, dict[str, Any]]]:
+        """shadow variant -> live variant -> agreement over the buckets overlapping [start, end); mirrored pairs only."""
+        first, last = math.floor(start), math.ceil(end) - 1
+        result: dict[str, dict[str, dict[str, Any]]] = {}
+        now = self.clock()
+        with self._lock:
+            for (bucket_endpoint, shadow, live), seconds in self._agreement.items():
+                self._prune(seconds, now)
+                if bucket_endpoint != endpoint:
+                    continue
+                total = AgreementCounts()
+                for second, counts in seconds.items():
+                    if first <= second <= last:
+                        total.merge(counts)
+                if total.mirrored or total.dropped:
+                    result.setdefault(shadow, {})[live] = total.to_dict()
+        return result
 
     def query(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, Any]]:
         """Per-variant counts over the one-second buckets that overlap [start, end); variants with traffic only."""
@@ -85,7 +117,7 @@ class TrafficWindow:
                     result[variant] = total.as_counts()
         return result
 
-    def _prune(self, seconds: dict[int, _Bucket], now: float) -> None:
+    def _prune(self, seconds: dict[int, Any], now: float) -> None:
         oldest_kept = math.floor(now - self.retention_s)
         while seconds:
             oldest = next(iter(seconds))
