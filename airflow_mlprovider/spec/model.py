@@ -232,6 +232,26 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class Shadow:
+    """The shadow stage's policy (also what ShadowOperator's `shadow_policy` takes); absent keys default."""
+
+    enabled: bool = schema_default("shadow", "enabled")
+    min_requests: int = schema_default("shadow", "min_requests")
+    max_duration_s: float = seconds(schema_default("shadow", "max_duration"))
+    check_interval_s: float = seconds(schema_default("shadow", "check_interval"))
+    compare: str = schema_default("shadow", "compare")
+    max_relative_difference: float = schema_default("shadow", "max_relative_difference")
+    min_agreement: float = schema_default("shadow", "min_agreement")
+    max_error_rate_increase: float = schema_default("shadow", "max_error_rate_increase")
+    latency_p99_ratio: float | None = None
+    significance: float = schema_default("shadow", "significance")
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any]) -> Shadow:
+        return cls(**_set(section, {"max_duration": "max_duration_s", "check_interval": "check_interval_s"}))
+
+
+@dataclass(frozen=True)
 class Notify:
     slack_conn_id: str | None = None
     channel: str | None = None
@@ -263,6 +283,7 @@ class ModelSpec:
     promote: Promote = field(default_factory=Promote)
     serving: Serving | None = None
     rollout: Rollout = field(default_factory=Rollout)
+    shadow: Shadow | None = None  # None: no shadow stage
     notify: Notify = field(default_factory=Notify)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -290,6 +311,8 @@ class ModelSpec:
             top["notify"] = Notify(**doc["notify"])
         if "serving" in doc:
             top["serving"] = Serving.from_dict(doc["serving"], doc["model"])
+        if "shadow" in doc:
+            top["shadow"] = Shadow.from_dict(doc["shadow"])
         return cls(
             model=doc["model"],
             source=source,
