@@ -49,23 +49,29 @@ def comparison(compare: str, metric: str | None) -> str:
 
 
 def judge(
-    policy: Shadow, compare: str, champion: VariantCounts, candidate: VariantCounts, agreement: AgreementCounts,
-    elapsed_s: float,
+    policy: Shadow, compare: str, champion: VariantCounts, candidate: VariantCounts,
+    agreement: AgreementCounts | None, elapsed_s: float,
 ) -> ShadowVerdict:
-    """The verdict after `elapsed_s` of mirroring; `compare` is "difference" or "class" (see `comparison`)."""
+    """The verdict after `elapsed_s` of mirroring; `compare` is "difference" or "class" (see `comparison`).
+    `agreement` None: the metrics source cannot see predictions (CloudWatch): errors and latency only."""
     figures: dict[str, Any] = {
-        "elapsed_s": round(elapsed_s, 3), "mirrored": agreement.mirrored, "dropped": agreement.dropped,
-        "pairs": agreement.pairs, "candidate": _counts(candidate), "champion": _counts(champion),
+        "elapsed_s": round(elapsed_s, 3), "candidate": _counts(candidate), "champion": _counts(champion),
+        **({} if agreement is None else {"mirrored": agreement.mirrored, "dropped": agreement.dropped,
+                                          "pairs": agreement.pairs}),
     }
     answered = candidate.requests
     if answered < policy.min_requests:
         if elapsed_s < policy.max_duration_s:
             return ShadowVerdict("wait", f"{answered:,} of {policy.min_requests:,} mirrored requests answered", figures)
+        dropped = f" ({agreement.dropped:,} dropped)" if agreement else ""
         return ShadowVerdict("fail", f"only {answered:,} of {policy.min_requests:,} mirrored requests answered within "
-                                     f"{policy.max_duration_s:g} s ({agreement.dropped:,} dropped): the candidate "
-                                     "cannot be judged", figures)
+                                     f"{policy.max_duration_s:g} s{dropped}: the candidate cannot be judged (is it "
+                                     "deployed as a shadow, and does the endpoint get traffic?)", figures)
     failures = _error_and_latency_failures(policy, champion, candidate, figures)
-    failures += _agreement_failures(policy, compare, agreement, figures)
+    if agreement is None:
+        figures["agreement_summary"] = "prediction agreement not measured (the metrics source has no predictions)"
+    else:
+        failures += _agreement_failures(policy, compare, agreement, figures)
     if failures:
         return ShadowVerdict("fail", "; ".join(failures), figures)
     return ShadowVerdict("pass", f"{answered:,} mirrored requests: {figures['agreement_summary']}; errors"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from airflow_mlprovider.rollout.counts import VariantCounts  # noqa: F401  (part of the metrics interface)
+from airflow_mlprovider.serving.agreement import AgreementCounts  # noqa: F401  (part of the metrics interface)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Variant:
     fault_injection: float = 0.0
     manifest_digest: str = ""  # the registry's digest of the artifact; "" only for artifacts never registered
     prediction_field: str = "prediction"  # the response field the server's prediction metrics read
+    shadow: bool = False  # deployed at weight 0, it receives a mirror of live requests (the shadow stage)
 
 
 class StaleFenceError(RuntimeError):
@@ -126,7 +128,9 @@ class ServingBackend(Protocol):
         ...
 
     def deploy(self, endpoint: str, variant: Variant, weight: float) -> None:
-        """Create (or replace, idempotently) `variant` on the endpoint at `weight` percent."""
+        """Create (or replace, idempotently) `variant` on the endpoint at `weight` percent. A `variant.shadow`
+        (weight 0) gets a mirror of the live requests, its answers discarded, until a weight change gives it
+        traffic."""
         ...
 
     def fence(self, endpoint: str) -> int:
@@ -151,4 +155,9 @@ class ServingBackend(Protocol):
 class MetricsSource(Protocol):
     def window(self, endpoint: str, variants: list[str], start: float, end: float) -> dict[str, VariantCounts]:
         """Per-variant counts between two unix timestamps. A variant with no traffic has zero counts."""
+        ...
+
+    def agreement(self, endpoint: str, shadow: str, live: str, start: float, end: float) -> AgreementCounts | None:
+        """How the shadow variant's predictions on mirrored requests compared with the live variant's between two
+        unix timestamps (zero counts: nothing mirrored); None when this source cannot see predictions."""
         ...

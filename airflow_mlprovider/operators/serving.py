@@ -129,7 +129,7 @@ class ChampionKeepingOperator(EndpointOperator):
 
         return ModelRegistry(self.store(self.registry_uri), self.registry_uri)
 
-    def variant_for(self, version: ModelVersion, fault_injection: float = 0.0) -> Variant:
+    def variant_for(self, version: ModelVersion, fault_injection: float = 0.0, shadow: bool = False) -> Variant:
         from airflow_mlprovider.backends.base import Variant
 
         return Variant(
@@ -140,6 +140,7 @@ class ChampionKeepingOperator(EndpointOperator):
             fault_injection=fault_injection,
             manifest_digest=version.manifest_digest,
             prediction_field=self.prediction_field,
+            shadow=shadow,
         )
 
     def registered(self, version_id: str) -> ModelVersion:
@@ -180,6 +181,8 @@ class DeployOperator(ChampionKeepingOperator):
     :param version_id: the registered candidate (`register.output["version_id"]`); templated.
     :param fault_injection: demos and tests: the candidate fails this fraction of requests with a 5xx.
     :param rollout_policy: the rollout that will follow, as a spec's `rollout` section (None: no traffic check).
+    :param shadow: deploy the candidate as a shadow: it receives a mirror of the live requests (the shadow
+        stage, ShadowOperator) until a weight change gives it traffic.
     :return: `{"endpoint", "candidate", "champion", "version_id", "generation"}`: variant names (champion
         None: nothing to compare with, the rollout completes at once).
     """
@@ -188,12 +191,13 @@ class DeployOperator(ChampionKeepingOperator):
 
     def __init__(
         self, *, version_id: str, fault_injection: float = 0.0, rollout_policy: dict[str, Any] | None = None,
-        **kwargs: Any,
+        shadow: bool = False, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.version_id = version_id
         self.fault_injection = fault_injection
         self.rollout_policy = rollout_policy
+        self.shadow = shadow
 
     def execute(self, context: Any) -> dict[str, Any]:
         serving = self.serving
@@ -214,8 +218,10 @@ class DeployOperator(ChampionKeepingOperator):
                     "registry: the endpoint belongs to something else. Give this model its own endpoint "
                     "or remove those variants."
                 )
-        serving.deploy(self.endpoint, self.variant_for(candidate, self.fault_injection), 0.0)
-        self.announce(self.model, "deploy", f"{candidate_name} deployed at 0 % on {self.endpoint}"
+        as_shadow = self.shadow and champion_name is not None  # a first model has no live traffic to mirror
+        serving.deploy(self.endpoint, self.variant_for(candidate, self.fault_injection, as_shadow), 0.0)
+        self.announce(self.model, "deploy", f"{candidate_name} deployed at 0 %{' as a shadow' if as_shadow else ''} "
+                      f"on {self.endpoint}"
                       + (f" beside champion {champion_name} at 100 %" if champion_name else " (first model: no champion)"))
         if champion_name is not None and self.rollout_policy is not None:
             self._check_traffic(champion_name)
@@ -368,20 +374,26 @@ class RollbackOperator(ChampionKeepingOperator):
     :param decision: the rollout's result (`rollout.output`), None if it did not decide.
     :param deployed: the deploy result (`deploy.output`), None if deploy did not complete.
     :param health_check: the health check result (`health_check.output`), None if it did not pass.
+    :param shadow: the shadow stage's result (`shadow.output`), None if it did not pass; give it only when the
+        run has a shadow stage (`shadow_stage`).
+    :param shadow_stage: whether the run has a shadow stage between the health check and the rollout.
     :return: `{"rolled_back", "champion", "reason"}`.
     """
 
-    template_fields: Sequence[str] = ("version_id", "decision", "deployed", "health_check", "registry_uri")
+    template_fields: Sequence[str] = ("version_id", "decision", "deployed", "health_check", "shadow", "registry_uri")
 
     def __init__(
         self, *, version_id: str | None, decision: dict[str, Any] | None = None, deployed: dict[str, Any] | None = None,
-        health_check: dict[str, Any] | None = None, **kwargs: Any,
+        health_check: dict[str, Any] | None = None, shadow: dict[str, Any] | None = None, shadow_stage: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.version_id = version_id
         self.decision = decision
         self.deployed = deployed
         self.health_check = health_check
+        self.shadow = shadow
+        self.shadow_stage = shadow_stage
 
     def execute(self, context: Any) -> dict[str, Any]:
         if not self.version_id:
@@ -409,4 +421,6 @@ class RollbackOperator(ChampionKeepingOperator):
             return "the deploy task did not complete"
         if not self.health_check:
             return "the candidate did not pass its health check"
+        if self.shadow_stage and not self.shadow:
+            return "the candidate did not pass its shadow stage (its verdict is in the shadow task's log)"
         return "the rollout failed or timed out before reaching a decision"

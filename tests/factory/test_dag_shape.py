@@ -82,3 +82,26 @@ def test_spec_change_changes_the_digest(dags_folder: Path) -> None:
     before = spec_digest(_spec(dags_folder, "demand_forecast"))
     after = spec_digest(_spec(dags_folder, "demand_forecast", description="changed"))
     assert before != after
+
+
+def test_a_shadow_section_puts_the_shadow_stage_between_health_check_and_rollout(dags_folder: Path) -> None:
+    spec = _spec(dags_folder, "demand_forecast", shadow={"min_requests": 50, "max_duration": "5m"})
+    dag = build_dag(spec)
+    edges = _edges(dag)
+    assert {("promote.health_check", "shadow.shadow"), ("shadow.shadow", "rollout.rollout")} <= edges
+    assert ("promote.health_check", "rollout.rollout") not in edges
+    shadow = dag.get_task("shadow.shadow")
+    assert (shadow.policy.min_requests, shadow.policy.compare) == (50, "auto")  # defaults from the schema
+    assert shadow.policy.max_duration_s == 300 and shadow.metric == spec.evaluate.metric
+    assert shadow.execution_timeout > timedelta(minutes=5)
+    assert dag.get_task("promote.deploy").shadow is True
+    assert dag.get_task("rollout.rollback").shadow_stage is True
+    assert "→ shadow →" in dag.doc_md
+
+
+def test_a_disabled_or_absent_shadow_section_has_no_shadow_stage(dags_folder: Path) -> None:
+    for section in ({"enabled": False}, None):
+        dag = build_dag(_spec(dags_folder, "demand_forecast", shadow=section))
+        assert "shadow.shadow" not in dag.task_ids
+        assert dag.get_task("promote.deploy").shadow is False
+        assert dag.get_task("rollout.rollback").shadow_stage is False

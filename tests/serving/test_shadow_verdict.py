@@ -114,3 +114,11 @@ def test_auto_comparison_follows_the_metric() -> None:
     assert comparison("auto", "accuracy") == comparison("auto", "f1") == "class"
     assert comparison("auto", "rmse") == comparison("auto", "roc_auc") == comparison("auto", "m:f") == "difference"
     assert comparison("class", "rmse") == "class"
+
+
+def test_without_predictions_errors_and_latency_are_still_judged() -> None:
+    """CloudWatch sees no predictions: the verdict rests on errors (and latency) alone, and says so."""
+    passed = judge(POLICY, "difference", served(1000), served(300), None, 60)
+    assert passed.action == "pass" and "not measured" in passed.reason
+    failed = judge(POLICY, "difference", served(1000), served(300, errors_5xx=30), None, 60)
+    assert failed.action == "fail" and "5xx" in failed.reason

@@ -86,6 +86,10 @@ class CloudWatchMetrics:
                     values.setdefault(result["Id"], []).extend(result["Values"])
         return {variant: _counts(values, f"v{i}") for i, variant in enumerate(variants)}
 
+    def agreement(self, endpoint: str, shadow: str, live: str, start: float, end: float) -> None:
+        """CloudWatch has no predictions: a shadow variant's agreement needs its data capture (docs/serving.md)."""
+        return None
+
 
 def _query(query_id: str, endpoint: str, variant: str, metric: str, stat: str, period: int) -> dict[str, Any]:
     dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]

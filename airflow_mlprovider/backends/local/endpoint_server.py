@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow_mlprovider.backends.base import StaleFenceError, Variant, VariantCounts, check_weights
+from airflow_mlprovider.backends.base import AgreementCounts, StaleFenceError, Variant, VariantCounts, check_weights
 from airflow_mlprovider.hooks.endpoint_server import EndpointServerHook
 from airflow_mlprovider.serving.client import EndpointClient, EndpointServerError
 
@@ -53,6 +53,7 @@ class LocalEndpointServing:
                 "prediction_field": variant.prediction_field,
                 # the server refuses an artifact whose manifest is not the registry's
                 "manifest_digest": variant.manifest_digest or None,
+                "shadow": variant.shadow,
             },
         )
 
@@ -82,6 +83,10 @@ class LocalEndpointMetrics:
     def window(self, endpoint: str, variants: list[str], start: float, end: float) -> dict[str, VariantCounts]:
         counts = self.hook.get_conn().window(endpoint, start, end)
         return {name: VariantCounts(**counts[name]) if name in counts else VariantCounts() for name in variants}
+
+    def agreement(self, endpoint: str, shadow: str, live: str, start: float, end: float) -> AgreementCounts:
+        pair = self.hook.get_conn().shadows(endpoint, start, end).get(shadow, {}).get(live)
+        return AgreementCounts.from_dict(pair) if pair else AgreementCounts()
 
 
 @contextmanager
