@@ -56,11 +56,12 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_mlprovider.operators.register",
                     "airflow_mlprovider.operators.serving",
                     "airflow_mlprovider.operators.rollout",
+                    "airflow_mlprovider.operators.shadow",
                 ],
             }
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.hooks.endpoint_server"]}],
-        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.triggers.rollout"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.triggers.rollout", "airflow_mlprovider.triggers.shadow"]}],
         "notifications": ["airflow_mlprovider.notifications.lifecycle.LifecycleNotifier"],
         "connection-types": [
             {
