@@ -120,6 +120,13 @@ class SageMakerServing:
         )
 
     def deploy(self, endpoint: str, variant: Variant, weight: float) -> None:
+        if variant.shadow:
+            # SageMaker's ShadowProductionVariants allow one production and one shadow variant, and promoting the
+            # shadow needs a config switch; moto ignores the field, so none of it can be verified here yet.
+            raise NotImplementedError(
+                f"shadow variants are not supported on SageMaker yet ({variant.name} on {endpoint}): remove the "
+                "spec's shadow section or set shadow.enabled to false (docs/serving.md, Shadow variants)"
+            )
         model_name = self._model(endpoint, variant)
         current = self._endpoint(endpoint)
         weights = self.describe(endpoint)
