@@ -83,39 +83,41 @@ class TrafficWindow:
 
     def query_shadows(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, dict[str, Any]]]:
         """shadow variant -> live variant -> agreement over the buckets overlapping [start, end); mirrored pairs only."""
-        first, last = math.floor(start), math.ceil(end) - 1
         result: dict[str, dict[str, dict[str, Any]]] = {}
-        now = self.clock()
         with self._lock:
-            for (bucket_endpoint, shadow, live), seconds in self._agreement.items():
-                self._prune(seconds, now)
-                if bucket_endpoint != endpoint:
-                    continue
-                total = AgreementCounts()
-                for second, counts in seconds.items():
-                    if first <= second <= last:
-                        total.merge(counts)
+            for (shadow, live), total in self._totals(self._agreement, endpoint, start, end, AgreementCounts):
                 if total.mirrored or total.dropped:
                     result.setdefault(shadow, {})[live] = total.to_dict()
         return result
 
     def query(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, Any]]:
         """Per-variant counts over the one-second buckets that overlap [start, end); variants with traffic only."""
-        first, last = math.floor(start), math.ceil(end) - 1
         result: dict[str, dict[str, Any]] = {}
-        now = self.clock()
         with self._lock:
-            for (bucket_endpoint, variant), seconds in self._seconds.items():
-                self._prune(seconds, now)
-                if bucket_endpoint != endpoint:
-                    continue
-                total = _Bucket()
-                for second, bucket in seconds.items():
-                    if first <= second <= last:
-                        total.merge(bucket)
+            for (variant,), total in self._totals(self._seconds, endpoint, start, end, _Bucket):
                 if total.requests:
                     result[variant] = total.as_counts()
         return result
+
+    def _totals(
+        self, series: dict[tuple[str, ...], dict[int, Any]], endpoint: str, start: float, end: float,
+        empty: Callable[[], Any],
+    ) -> list[tuple[tuple[str, ...], Any]]:
+        """Called with the lock held: per series of `endpoint`, (its key after the endpoint, its buckets overlapping
+        [start, end) merged into `empty()`); every series is pruned on the way."""
+        first, last = math.floor(start), math.ceil(end) - 1
+        now = self.clock()
+        totals = []
+        for (series_endpoint, *rest), seconds in series.items():
+            self._prune(seconds, now)
+            if series_endpoint != endpoint:
+                continue
+            total = empty()
+            for second, bucket in seconds.items():
+                if first <= second <= last:
+                    total.merge(bucket)
+            totals.append((tuple(rest), total))
+        return totals
 
     def _prune(self, seconds: dict[int, Any], now: float) -> None:
         oldest_kept = math.floor(now - self.retention_s)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+
+ENDPOINT_TOKEN = "integration-test-token"
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dag_specs"
 
@@ -51,3 +54,16 @@ def build(folder: Path, model: str):
 
 def states(dag_run) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+@pytest.fixture
+def endpoint_server(monkeypatch: pytest.MonkeyPatch):
+    """A local endpoint server on a free port; the operators find it and its admin token in the Airflow
+    connection `mlprovider_endpoint`, as in production."""
+    from airflow_mlprovider.serving.server import EndpointServer
+
+    with EndpointServer("127.0.0.1", 0, admin_token=ENDPOINT_TOKEN, seed=3) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        connection = {"conn_type": "mlprovider_endpoint", "host": "127.0.0.1", "port": port, "password": ENDPOINT_TOKEN}
+        monkeypatch.setenv("AIRFLOW_CONN_MLPROVIDER_ENDPOINT", json.dumps(connection))
+        yield server

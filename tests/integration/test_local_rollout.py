@@ -3,32 +3,16 @@ a faulty candidate is rolled back (the champion serves 100 %), a good one comple
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 from tests.integration.conftest import build, edit_spec, states
 
 MODEL = "demand_forecast"
 ENDPOINT = "demand-forecast"
-TOKEN = "integration-test-token"
-
-
-@pytest.fixture
-def endpoint_server(monkeypatch: pytest.MonkeyPatch):
-    from airflow_mlprovider.serving.server import EndpointServer
-
-    with EndpointServer("127.0.0.1", 0, admin_token=TOKEN, seed=3) as server:
-        # The operators find the server and its admin token in this Airflow connection, as in production.
-        port = int(server.url.rsplit(":", 1)[1])
-        connection = {"conn_type": "mlprovider_endpoint", "host": "127.0.0.1", "port": port, "password": TOKEN}
-        monkeypatch.setenv("AIRFLOW_CONN_MLPROVIDER_ENDPOINT", json.dumps(connection))
-        yield server
 
 
 class Traffic:

@@ -15,22 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import states
-from tests.serving.serving_testing import MODEL_CODE, REQUEST_SCHEMA, RESPONSE_SCHEMA, TOKEN, make_artifact
+from tests.serving.serving_testing import MODEL_CODE, REQUEST_SCHEMA, RESPONSE_SCHEMA, make_artifact
 
 ENDPOINT = "shadow-test"
 POLICY = {"min_requests": 60, "check_interval": 1, "max_duration": "1m"}
 OFFSET_CODE = MODEL_CODE.replace('request["x"] * factor', 'request["x"] * factor + 100')
-
-
-@pytest.fixture
-def endpoint_server(monkeypatch: pytest.MonkeyPatch):
-    from airflow_mlprovider.serving.server import EndpointServer
-
-    with EndpointServer("127.0.0.1", 0, admin_token=TOKEN, seed=5) as server:
-        port = int(server.url.rsplit(":", 1)[1])
-        connection = {"conn_type": "mlprovider_endpoint", "host": "127.0.0.1", "port": port, "password": TOKEN}
-        monkeypatch.setenv("AIRFLOW_CONN_MLPROVIDER_ENDPOINT", json.dumps(connection))
-        yield server
 
 
 class Traffic:

@@ -79,9 +79,12 @@ class MemoryEndpoint:
         self.generations[endpoint] = self.generations.get(endpoint, 0) + 1
         return self.generations[endpoint]
 
-    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+    def _check_generation(self, endpoint: str, generation: int | None) -> None:
         if generation is not None and generation < self.generations.get(endpoint, 0):
             raise StaleFenceError(f"generation {generation} < {self.generations[endpoint]} of {endpoint}")
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+        self._check_generation(endpoint, generation)
         known = self.weights.get(endpoint, {})
         assert set(weights) == set(known), f"weights must name every variant: {set(weights) ^ set(known)}"
         assert all(0 <= w <= 100 for w in weights.values()), weights
@@ -95,7 +98,8 @@ class MemoryEndpoint:
         self.invocations.append((variant, request))
         return self.answers.get(variant, lambda r: (200, {"prediction": 0.5}))(request)
 
-    def remove(self, endpoint: str, variant: str) -> None:
+    def remove(self, endpoint: str, variant: str, generation: int | None = None) -> None:
+        self._check_generation(endpoint, generation)
         self.variants.get(endpoint, {}).pop(variant, None)
         self.weights.get(endpoint, {}).pop(variant, None)
 
