@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seconds before an invocation is answered 504 (default {defaults.request_timeout_s:g})")
     parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout_s,
                         help=f"seconds for a request body to arrive before 408 (default {defaults.body_timeout_s:g})")
+    parser.add_argument("--shadow-threads", type=int, default=defaults.shadow_threads,
+                        help=f"threads answering mirrored requests on shadow variants (default {defaults.shadow_threads})")
+    parser.add_argument("--max-shadow-pending", type=int, default=defaults.max_shadow_pending,
+                        help="mirrored calls queued or running at once; more are dropped and counted "
+                             f"(default {defaults.max_shadow_pending})")
     parser.add_argument("--pass-env", action="append", default=[], metavar="VAR",
                         help="environment variable model code may read (repeatable); secrets are never passed by default")
 
@@ -90,6 +95,7 @@ def server_arguments(args: argparse.Namespace) -> list[str]:
         "--host": args.host, "--port": args.port, "--state-file": args.state_file, "--retention-hours": args.retention_hours,
         "--seed": args.seed, "--model-threads": args.model_threads, "--max-pending": args.max_pending,
         "--request-timeout": args.request_timeout, "--body-timeout": args.body_timeout,
+        "--shadow-threads": args.shadow_threads, "--max-shadow-pending": args.max_shadow_pending,
     }
     return [part for option, value in values.items() if value is not None for part in (option, str(value))]
 
@@ -106,7 +112,8 @@ def serve(args: argparse.Namespace, token: str | None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        limits = ServingLimits(args.model_threads, args.max_pending, args.request_timeout, args.body_timeout)
+        limits = ServingLimits(args.model_threads, args.max_pending, args.request_timeout, args.body_timeout,
+                               shadow_threads=args.shadow_threads, max_shadow_pending=args.max_shadow_pending)
     except ValueError as exc:
         print(f"invalid limits: {exc}", file=sys.stderr)
         return 2

@@ -122,3 +122,16 @@ def test_the_shadow_flag_survives_a_restart(artifacts: dict[str, Path], tmp_path
     assert json.loads(state.read_text())["endpoints"]["sales"]["candidate"]["shadow"] is True
     with EndpointServer("127.0.0.1", 0, admin_token=TOKEN, state_file=state) as server:
         assert EndpointClient(server.url).endpoint("sales")["variants"]["candidate"]["shadow"] is True
+
+
+def test_serve_passes_the_shadow_limits_to_the_re_executed_server() -> None:
+    import argparse
+
+    from airflow_mlprovider.cli.serve import add_arguments, server_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    passed = server_arguments(parser.parse_args(["--shadow-threads", "2", "--max-shadow-pending", "8"]))
+    assert passed[passed.index("--shadow-threads") + 1] == "2" and passed[passed.index("--max-shadow-pending") + 1] == "8"
+    with pytest.raises(ValueError, match="shadow_threads <= max_shadow_pending"):
+        ServingLimits(shadow_threads=2, max_shadow_pending=1)
