@@ -35,7 +35,7 @@ from airflow_mlprovider.spec.errors import (
     show,
     unknown_key_message,
 )
-from airflow_mlprovider.spec.model import BUILTIN_METRIC_DIRECTIONS, Autoscaling, ModelSpec, Split, schema_default
+from airflow_mlprovider.spec.model import BUILTIN_METRIC_DIRECTIONS, Autoscaling, ModelSpec, Shadow, Split, schema_default
 
 SPEC_SUFFIX = ".model.yaml"
 DEFAULTS_FILE = "mlprovider.defaults.yaml"
@@ -379,6 +379,17 @@ def _rollout_rules(doc: dict[str, Any]) -> Iterator[Problem]:
             f"the last step is {steps[-1]}: steps must end at 100 (the candidate finally takes all traffic)")
 
 
+def _shadow_rules(doc: dict[str, Any]) -> Iterator[Problem]:
+    shadow = doc.get("shadow")
+    if shadow is None or not shadow.get("enabled", Shadow.enabled):
+        return
+    if "serving" not in doc:
+        yield ("shadow",), "the shadow stage needs a serving section: it mirrors the served champion's requests"
+    elif doc.get("platform", ModelSpec.platform) == "aws":
+        yield ("shadow",), ("the shadow stage needs the local endpoint server: SageMaker shadow variants are not "
+                            "supported yet (set shadow.enabled: false on platform aws)")
+
+
 def _split_rules(doc: dict[str, Any]) -> Iterator[Problem]:
     split = doc["data"]["split"]
     held_out = split.get("validation", Split.validation) + split.get("test", Split.test)
@@ -426,7 +437,7 @@ def _platform_rules(doc: dict[str, Any]) -> Iterator[Problem]:
             f"min_instances {scaling['min_instances']} is above max_instances {scaling['max_instances']}")
 
 
-_RULES = (_rollout_rules, _split_rules, _metric_rules, _warehouse_rules, _platform_rules)
+_RULES = (_rollout_rules, _shadow_rules, _split_rules, _metric_rules, _warehouse_rules, _platform_rules)
 
 
 # ---------------------------------------------------------------- files a spec points at
