@@ -9,6 +9,7 @@ import json
 import random
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -75,7 +76,7 @@ for candidate in ("agreeing", "offset"):
 
 
 @pytest.fixture
-def shadow_dags(airflow_db: str) -> dict:
+def shadow_dags(airflow_db: str) -> Iterator[dict]:
     """Two one-task DAGs in the configured dags folder (dag.test() finds a DAG through its bundle)."""
     import os
 
@@ -83,10 +84,12 @@ def shadow_dags(airflow_db: str) -> dict:
 
     folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "shadow_test_dags.py").write_text(DAG_FILE)
+    dag_file = folder / "shadow_test_dags.py"
+    dag_file.write_text(DAG_FILE)
     bag = DagBag(str(folder))
     assert not bag.import_errors, bag.import_errors
-    return bag.dags
+    yield bag.dags
+    dag_file.unlink()  # the dags folder is shared with the session's other DAG tests
 
 
 def test_shadow_stage_passes_an_agreeing_candidate_and_blocks_a_disagreeing_one(
