@@ -8,6 +8,7 @@ contract 1: `monitoring/<YYYYmmddTHHMMSSZ>.json`), so the page is tested against
 from __future__ import annotations
 
 import json
+import math
 import random
 import shutil
 from datetime import datetime, timedelta, timezone
@@ -113,12 +114,15 @@ def monitoring(spec: ModelSpec, champion: ModelVersion, checks: int, *, alarm_la
         start = end - timedelta(hours=1)
         times = [start + timedelta(minutes=5 * (k + 1)) for k in range(12)]
         shifted = alarm_last and i == checks - 1
+        shift = 100.0 if shifted else 1.0  # the silent failure: predictions scaled, every answer a 200
+        rng = random.Random(i)
+        daily = [math.sin(2 * math.pi * t.hour / 24 + t.minute / 720) for t in times]
         series = {
-            "requests": [[t.isoformat(), 300 + 40 * ((i + k) % 5)] for k, t in enumerate(times)],
-            "error_rate_5xx": [[t.isoformat(), 0.002 + 0.001 * ((i * k) % 3)] for k, t in enumerate(times)],
-            "p99_latency_ms": [[t.isoformat(), 40.0 + (i + k) % 7] for k, t in enumerate(times)],
-            "prediction_mean": [[t.isoformat(), (2400.0 if shifted else 24.0) + 0.3 * ((i + k) % 4)]
-                                for k, t in enumerate(times)],
+            "requests": [[t.isoformat(), round(320 + 120 * d + rng.uniform(-15, 15))] for t, d in zip(times, daily)],
+            "error_rate_5xx": [[t.isoformat(), max(0.0, 0.003 + rng.gauss(0, 0.0008))] for t in times],
+            "p99_latency_ms": [[t.isoformat(), 42 + 4 * d + rng.uniform(-1.5, 1.5)] for t, d in zip(times, daily)],
+            "prediction_mean": [[t.isoformat(), shift * (24 + 1.5 * d + rng.uniform(-0.3, 0.3))]
+                                for t, d in zip(times, daily)],
         }
         alarms = [{"check": "prediction_mean", "message": "mean prediction 2400 is 100x the reference 24.1"}] \
             if shifted else []

@@ -9,6 +9,7 @@
   "use strict";
   const NS = "http://www.w3.org/2000/svg";
   const W = 520, H = 190, PAD = { left: 52, right: 12, top: 10, bottom: 26 };
+  const MAX_DOTS = 60;
 
   function el(name, attrs, text) {
     const node = document.createElementNS(NS, name);
@@ -28,12 +29,27 @@
     return ticks;
   }
 
-  function timeLabel(ms, span) {
+  const SECOND = 1e3, MINUTE = 60e3, HOUR = 3600e3, DAY = 86400e3;
+  const TIME_STEPS = [SECOND, 2 * SECOND, 5 * SECOND, 10 * SECOND, 15 * SECOND, 30 * SECOND, MINUTE, 2 * MINUTE,
+                      5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR,
+                      12 * HOUR, DAY, 2 * DAY, 7 * DAY, 30 * DAY];
+
+  /* Ticks on round UTC times (every 5 minutes, every 6 hours...), at most five over the span. */
+  function timeTicks(t0, t1) {
+    const step = TIME_STEPS.find(s => (t1 - t0) / s <= 5) || TIME_STEPS[TIME_STEPS.length - 1];
+    const ticks = [];
+    for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) ticks.push(t);
+    return { ticks, step };
+  }
+
+  function timeLabel(ms, step, span) {
     const d = new Date(ms);
     const pad = n => String(n).padStart(2, "0");
+    const date = `${d.getUTCMonth() + 1}/${d.getUTCDate()}`;
     const hm = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-    if (span < 5 * 60e3) return `${hm}:${pad(d.getUTCSeconds())}`;
-    return span > 2 * 86400e3 ? `${d.getUTCMonth() + 1}/${d.getUTCDate()} ${hm}` : hm;
+    if (step < MINUTE) return `${hm}:${pad(d.getUTCSeconds())}`;
+    if (step >= DAY) return date;
+    return span > DAY && ms % DAY === 0 ? date : hm;
   }
 
   function timeChart(options) {
@@ -64,11 +80,12 @@
       svg.append(el("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#667085" },
                     format(v)));
     }
-    const tickStep = (t1 - t0) / 4;
-    for (let i = 0; i <= 4; i++) {
-      const t = t0 + i * tickStep;
-      svg.append(el("text", { x: x(t), y: H - 8, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle",
-                              "font-size": 11, fill: "#667085" }, timeLabel(t, t1 - t0)));
+    const { ticks, step } = timeTicks(t0, t1);
+    for (const t of ticks) {
+      svg.append(el("line", { x1: x(t), x2: x(t), y1: H - PAD.bottom, y2: H - PAD.bottom + 4, stroke: "#98a2b3" }));
+      const anchor = x(t) > W - PAD.right - 20 ? "end" : x(t) < PAD.left + 20 ? "start" : "middle";
+      svg.append(el("text", { x: x(t), y: H - 8, "text-anchor": anchor, "font-size": 11, fill: "#667085" },
+                    timeLabel(t, step, t1 - t0)));
     }
     svg.append(el("line", { x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom, stroke: "#98a2b3" }));
 
@@ -76,7 +93,9 @@
       const g = el("g", { class: "marker" });
       g.append(el("line", { x1: x(m.t), x2: x(m.t), y1: PAD.top, y2: H - PAD.bottom, stroke: m.color || "#98a2b3",
                             "stroke-dasharray": "3 3" }));
-      g.append(el("text", { x: x(m.t) + 3, y: PAD.top + 9, "font-size": 10, fill: m.color || "#667085" }, m.label));
+      const nearRight = x(m.t) > W - PAD.right - 60;  // label on the line's left near the right edge
+      g.append(el("text", { x: x(m.t) + (nearRight ? -3 : 3), y: PAD.top + 9, "font-size": 10,
+                            "text-anchor": nearRight ? "end" : "start", fill: m.color || "#667085" }, m.label));
       if (m.title) g.append(el("title", {}, m.title));
       svg.append(g);
     }
@@ -94,7 +113,7 @@
       const path = el("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, class: "series",
                                 "data-series": s.name, "data-points": drawn.length });
       svg.append(path);
-      for (const [t, v] of drawn) {
+      for (const [t, v] of drawn.length <= MAX_DOTS ? drawn : []) {  // dense series: the line alone
         const dot = el("circle", { cx: x(t), cy: y(v), r: 2.6, fill: s.color });
         dot.append(el("title", {}, `${s.name}: ${format(v)} at ${new Date(t).toISOString()}`));
         svg.append(dot);

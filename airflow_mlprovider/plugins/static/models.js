@@ -27,7 +27,7 @@
   const empty = text => h("div", { class: "empty" }, text);
   const when = iso => (iso ? iso.replace("T", " ").replace(/(\.\d+)?(\+00:00|Z)$/, " UTC") : "–");
   const day = iso => (iso ? iso.slice(0, 10) : "–");
-  const number = v => (v === null || v === undefined || Number.isNaN(v) ? "–" : (+v).toPrecision(4).replace(/\.?0+$/, ""));
+  const number = v => (v === null || v === undefined || Number.isNaN(v) ? "–" : String(+(+v).toPrecision(4)));
   const percent = v => `${+(v * 100).toPrecision(3)} %`;
 
   async function getJSON(url) {
@@ -183,6 +183,7 @@
     };
     const problems = model.problems.length
       ? h("div", { class: "error" }, "Records that could not be read: ", model.problems.join("; ")) : null;
+    main.dataset.model = model.model;  // which model is drawn (tests and screenshots wait for it)
     main.replaceChildren(
       h("section", {},
         h("h2", {}, model.model, " ", h("a", { href: `../dags/${encodeURIComponent(model.model)}`, target: "_top",
@@ -203,9 +204,13 @@
     document.getElementById("model").replaceChildren(h("div", { class: "error" }, String(error.message || error)));
   }
 
+  let shown = 0;  // the latest show(): an older one still loading must not draw over it
+
   async function show() {
+    const call = ++shown;
     try {
       const data = await getJSON("api/models");
+      if (call !== shown) return;
       const wanted = decodeURIComponent(location.hash.slice(1));
       const selected = data.models.some(m => m.model === wanted) ? wanted : data.models[0] && data.models[0].model;
       renderList(data, selected);
@@ -215,9 +220,10 @@
           "`mlprovider new` writes one; each becomes a lifecycle DAG and appears here."));
         return;
       }
-      renderModel(await getJSON(`api/models/${encodeURIComponent(selected)}`));
+      const model = await getJSON(`api/models/${encodeURIComponent(selected)}`);
+      if (call === shown) renderModel(model);
     } catch (error) {
-      fail(error);
+      if (call === shown) fail(error);
     }
   }
 
