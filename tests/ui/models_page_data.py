@@ -62,7 +62,7 @@ def register(spec: ModelSpec, day: int, value: float, *, seed: int) -> ModelVers
     rng = random.Random(seed)
     if spec.evaluate.metric == "roc_auc":
         y_true = [rng.randint(0, 1) for _ in range(120)]
-        y_pred = [min(1.0, max(0.0, 0.5 * t + 0.5 * rng.random())) for t in y_true]
+        y_pred = [min(1.0, max(0.0, 0.35 * t + 0.65 * rng.random())) for t in y_true]  # overlapping classes
         kind = "classification"
     else:
         y_true = [rng.uniform(5, 60) for _ in range(200)]
