@@ -32,6 +32,7 @@ MAX_ROLLOUTS = 5
 MAX_MONITORING_CHECKS = 48
 
 MONITORING_FOLDER = "monitoring"
+MONITORING_RECORD = re.compile(r"\d{8}T\d{6}Z\.json")
 MONITORING_SERIES = ("requests", "error_rate_5xx", "p99_latency_ms", "prediction_mean")
 #: the evaluation files the page serves: plots and the readable report
 EVALUATION_FILE = re.compile(r"[A-Za-z0-9_.-]+\.(png|html|md)")
@@ -123,7 +124,9 @@ class ModelPage:
 
     def monitoring_checks(self, limit: int = MAX_MONITORING_CHECKS) -> list[dict[str, Any]]:
         """The last `limit` monitoring records, oldest first (their names sort by check time)."""
-        uris = sorted(u for u in self.store.list(f"{self.spec.model_root}/{MONITORING_FOLDER}/") if u.endswith(".json"))
+        folder = f"{self.spec.model_root}/{MONITORING_FOLDER}/"
+        # only the check records: the folder also holds e.g. reference/<version_id>.json (evaluation's reference)
+        uris = sorted(u for u in self.store.list(folder) if MONITORING_RECORD.fullmatch(u[len(folder):]))
         return [doc for doc in (self._json(u) for u in uris[-limit:] if limit > 0) if isinstance(doc, dict)]
 
     # -- the API's two views -------------------------------------------------------------------------------

@@ -131,6 +131,8 @@ def test_an_unreadable_record_is_reported_and_the_rest_still_shown(tmp_path: Pat
     seeded = seed_examples(tmp_path)
     root = path_of(seeded["specs"]["tumor_classifier"].model_root)
     (root / "monitoring" / "20261130T130000Z.json").write_text("{not json")
+    (root / "monitoring" / "reference").mkdir()  # the evaluation's monitoring reference is no check
+    (root / "monitoring" / "reference" / "20261115T000000-90db259e.json").write_text('{"prediction": {}}')
     page = client(seeded["dags"]).get("/api/models/tumor_classifier").json()
     assert len(page["monitoring"]["checks"]) == 6
     [problem] = page["problems"]
