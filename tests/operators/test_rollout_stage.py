@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 import pytest
 from airflow.providers.standard.operators.python import PythonOperator
@@ -287,3 +288,17 @@ def test_an_unknown_event_fails_clearly(tmp_path: Path) -> None:
     rollout, endpoint, deployed = deployed_endpoint(tmp_path, 10)
     with pytest.raises(Exception, match="unknown rollout event 'pause' \\(allowed: advance, complete, rollback\\)"):
         rollout.execute_complete({"ti": FakeTI({}), "run_id": "r"}, {"action": "pause"})
+
+
+def test_a_rollout_record_that_cannot_be_written_never_stops_the_rollout(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 0)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the model root's folder would be")
+    rollout.registry_uri = str(blocker)
+    warnings: list[str] = []
+    with patch.object(type(rollout), "log", new_callable=PropertyMock) as log:
+        log.return_value.warning.side_effect = lambda message, *args: warnings.append(message % args)
+        defer(rollout)
+    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 90.0, deployed["candidate"]: 10.0}
+    [warning] = warnings
+    assert warning.startswith("could not record rollout step start of r: ")
