@@ -200,7 +200,7 @@ def build_dag(spec: ModelSpec) -> DAG:
                 rollout = RolloutOperator(
                     task_id="rollout", model=spec.model, candidate=deploy.output["candidate"],
                     champion=deploy.output["champion"], generation=deploy.output["generation"],
-                    rollout_policy=spec.raw.get("rollout", {}),
+                    rollout_policy=spec.raw.get("rollout", {}), registry_uri=registry,
                     complete_task_id=f"{rollout_group.group_id}.finalize",
                     rollback_task_id=f"{rollout_group.group_id}.rollback",
                     # on_timeout "wait" waits for evidence past rollout.timeout: no backstop may cut it short

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BranchMixIn
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_mlprovider.operators.base import run_key
 from airflow_mlprovider.operators.serving import EndpointOperator, route
+from airflow_mlprovider.run_history import RolloutHistory, concluded, new_record, utc_iso, with_point
 from airflow_mlprovider.spec.model import Rollout
 from airflow_mlprovider.triggers.rollout import RolloutTrigger, policy_kwargs
 
@@ -43,6 +45,8 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
     :param complete_task_id: the task run when the candidate passed every step (finalize).
     :param rollback_task_id: the task run when it is rolled back.
     :param model: the model's name, in notifications.
+    :param registry_uri: the model's root (`<artifact_root>/<model>`): every step is recorded in its
+        `rollouts/<run_key>.json` for the Models page (run_history.py); None: not recorded.
     :return: `{"action": "complete"|"rollback", "weight", "reason", "stats"}`.
     """
 
@@ -54,7 +58,8 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
 
     def __init__(
         self, *, candidate: str, champion: str | None, generation: int | None, complete_task_id: str,
-        rollback_task_id: str, rollout_policy: dict[str, Any] | None = None, model: str = "", **kwargs: Any,
+        rollback_task_id: str, rollout_policy: dict[str, Any] | None = None, model: str = "",
+        registry_uri: str | None = None, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.candidate = candidate
@@ -64,6 +69,7 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
         self.complete_task_id = complete_task_id
         self.rollback_task_id = rollback_task_id
         self.model = model or self.endpoint
+        self.registry_uri = registry_uri
 
     @property
     def policy(self) -> RolloutPolicy:
@@ -95,8 +101,10 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
         else:
             state, event = RolloutState.start(policy, now), "rollout.start"
         self._shift(state.weight)
-        self.announce(self.model, event, f"{candidate} at {state.weight:g} % beside {champion} "
-                      f"(step {state.step_index + 1} of {len(policy.steps)})")
+        message = (f"{candidate} at {state.weight:g} % beside {champion} "
+                   f"(step {state.step_index + 1} of {len(policy.steps)})")
+        self.announce(self.model, event, message)
+        self._record(context, event.removeprefix("rollout."), state.weight, message, None)
         self._defer(policy, state)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +114,7 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
         if action == "advance":
             self._shift(event["weight"])
             self.announce(self.model, "rollout.advance", f"{self.candidate} -> {event['weight']:g} %: {event['reason']}")
+            self._record(context, "advance", event["weight"], event["reason"], event.get("stats"))
             self._defer(self.policy, RolloutState.from_dict(event["state"]))
         if action == "rollback":
             self._shift(0.0)  # stop the candidate's traffic now; the rollback task removes it
@@ -144,7 +153,25 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
     def _conclude(self, context: Any, decision: dict[str, Any]) -> dict[str, Any]:
         """Record the decision (finalize and rollback read it) and skip the branch not taken."""
         outcome = {k: decision[k] for k in ("action", "weight", "reason", "stats")}
+        self._record(context, decision["action"], decision["weight"], decision["reason"], decision["stats"],
+                     final=True)
         # Pushed first: skipping the other branch ends execution with an exception, before the return.
         self.push_result(context, outcome)
         self.do_branch(context, self.complete_task_id if decision["action"] == "complete" else self.rollback_task_id)
         return outcome
+
+    def _record(self, context: Any, action: str, weight: float, reason: str, stats: dict[str, Any] | None, *,
+                final: bool = False) -> None:
+        """Add this step to the run's rollout record (the Models page's chart). A store that cannot be written
+        is logged, never fails the rollout: traffic decisions do not depend on the record."""
+        if self.registry_uri is None:
+            return
+        now = utc_iso(time.time())
+        key = run_key(context["run_id"])
+        try:
+            history = RolloutHistory(self.store(self.registry_uri), self.registry_uri)
+            record = history.load(key) or new_record(self.model, context["run_id"], self.candidate, self.champion, now)
+            record = with_point(record, at=now, weight=weight, action=action, reason=reason, stats=stats)
+            history.save(key, concluded(record, action, now) if final else record)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self.log.warning("could not record rollout step %s of %s: %s", action, key, exc)

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 import pytest
 from airflow.providers.standard.operators.python import PythonOperator
@@ -17,6 +18,8 @@ from airflow.sdk.exceptions import TaskDeferred
 from test_serving import ENDPOINT, FakeTI, MemoryEndpoint, register, registry_of, write_spec
 
 from airflow_mlprovider.backends.base import StaleFenceError
+from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+from airflow_mlprovider.operators.base import run_key
 from airflow_mlprovider.operators.rollout import RolloutOperator
 from airflow_mlprovider.operators.serving import (
     DeployOperator,
@@ -26,6 +29,7 @@ from airflow_mlprovider.operators.serving import (
     variant_name,
 )
 from airflow_mlprovider.rollout import RolloutPolicy, RolloutState
+from airflow_mlprovider.run_history import RolloutHistory
 from airflow_mlprovider.spec.model import Rollout
 from airflow_mlprovider.triggers.rollout import RolloutTrigger
 from tests.dag_runs import record_dag
@@ -71,7 +75,8 @@ def stage_dag(spec: dict[str, Any], conn_id: str, version_id: str) -> DAG:
                 request_schema=spec["code"]["request_schema"])
         with TaskGroup("rollout"):
             rollout = rollout_operator(spec, conn_id, candidate=deploy.output["candidate"],
-                                       champion=deploy.output["champion"], generation=deploy.output["generation"])
+                                       champion=deploy.output["champion"], generation=deploy.output["generation"],
+                                       model=spec["model"], registry_uri=keep["registry_uri"])
             finalize = bound(FinalizeOperator)(
                 task_id="finalize", version_id=deploy.output["version_id"], previous_champion=deploy.output["champion"],
                 reason=rollout.output["reason"], **keep)
@@ -108,6 +113,14 @@ def run_stage(tmp_path: Path, *, candidate_error_rate: float, with_champion: boo
     return dag_run, endpoint, spec, name
 
 
+def rollout_record(spec: dict[str, Any], dag_run: Any) -> dict[str, Any]:
+    """The run's record for the Models page (run_history.py)."""
+    history = RolloutHistory(FilesystemArtifactStore(), f"{spec['artifact_root']}/{spec['model']}")
+    record = history.load(run_key(dag_run.run_id))
+    assert record is not None and history.recent(5) == [record]
+    return record
+
+
 def states(dag_run: Any) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
@@ -127,6 +140,14 @@ def test_a_good_candidate_walks_every_step_and_is_finalized(airflow_db: str, tmp
     assert endpoint.describe(ENDPOINT) == {candidate: 100.0}
     assert variant_name(registry_of(spec).champion().version_id) == candidate
     assert rollout_result(dag_run)["action"] == "complete"
+    record = rollout_record(spec, dag_run)
+    assert (record["outcome"], record["candidate"], record["run_id"]) == ("complete", candidate, dag_run.run_id)
+    assert record["finished_at"] >= record["started_at"]
+    points = record["points"]
+    assert [p["action"] for p in points] == ["start", "advance", "complete"]
+    assert [p["weight"] for p in points] == [10.0, 50.0, 100.0]
+    assert points[0]["candidate"] is None, "a step's start has no counts yet"
+    assert all(p["candidate"]["requests"] > 0 and p["champion"]["requests"] > 0 for p in points[1:])
 
 
 def test_a_bad_candidate_is_rolled_back_and_the_run_succeeds(airflow_db: str, tmp_path: Path) -> None:
@@ -140,6 +161,11 @@ def test_a_bad_candidate_is_rolled_back_and_the_run_succeeds(airflow_db: str, tm
     assert rollout_result(dag_run)["action"] == "rollback"
     events = [e["event"] for e in registry_of(spec).events(registry_of(spec).versions()[-1].version_id)]
     assert "rolled_back" in events
+    record = rollout_record(spec, dag_run)
+    assert record["outcome"] == "rollback" and record["points"][-1]["action"] == "rollback"
+    assert record["points"][-1]["weight"] == 0.0
+    last = record["points"][-1]["candidate"]
+    assert last["errors_5xx"] > 0 and last["errors_5xx"] <= last["requests"]
 
 
 def test_the_first_model_is_finalized_at_once(airflow_db: str, tmp_path: Path) -> None:
@@ -148,6 +174,9 @@ def test_the_first_model_is_finalized_at_once(airflow_db: str, tmp_path: Path) -
     assert states(dag_run)["rollout.rollback"] == "skipped"
     assert endpoint.describe(ENDPOINT) == {candidate: 100.0}
     assert endpoint.history == [{candidate: 100.0}], "no partial steps without a champion to compare with"
+    record = rollout_record(spec, dag_run)
+    assert (record["outcome"], record["champion"]) == ("complete", None)
+    assert [(p["action"], p["weight"]) for p in record["points"]] == [("complete", 100.0)]
 
 
 def test_a_failed_health_check_repairs_the_endpoint_and_fails_the_run(airflow_db: str, tmp_path: Path) -> None:
@@ -259,3 +288,17 @@ def test_an_unknown_event_fails_clearly(tmp_path: Path) -> None:
     rollout, endpoint, deployed = deployed_endpoint(tmp_path, 10)
     with pytest.raises(Exception, match="unknown rollout event 'pause' \\(allowed: advance, complete, rollback\\)"):
         rollout.execute_complete({"ti": FakeTI({}), "run_id": "r"}, {"action": "pause"})
+
+
+def test_a_rollout_record_that_cannot_be_written_never_stops_the_rollout(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 0)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the model root's folder would be")
+    rollout.registry_uri = str(blocker)
+    warnings: list[str] = []
+    with patch.object(type(rollout), "log", new_callable=PropertyMock) as log:
+        log.return_value.warning.side_effect = lambda message, *args: warnings.append(message % args)
+        defer(rollout)
+    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 90.0, deployed["candidate"]: 10.0}
+    [warning] = warnings
+    assert warning.startswith("could not record rollout step start of r: ")
