@@ -3,8 +3,8 @@ and Celery workers, each process in its own folder (AIRFLOW_HOME, logs, tmp, its
 sharing nothing on disk. They meet only where a real deployment's machines meet: the metadata DB, the broker,
 the API server, S3 (moto's server) and the endpoint server, all over TCP.
 
-Every child starts in a new session; `stop()` ends each one's process group, `kill_worker()` SIGKILLs a
-worker's whole process tree (what a lost machine looks like), so nothing outlives the test.
+Every child starts in a new session; `kill_worker()` SIGKILLs a worker's whole process tree (what a lost machine
+looks like) and `stop()` does the same to every process, so nothing outlives the test.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class AirflowCluster:
     dags: Path
     api_port: int = field(default_factory=free_port)
     services: dict[str, Service] = field(default_factory=dict)
+    killed: set[str] = field(default_factory=set)
 
     def role_env(self, name: str) -> dict[str, str]:
         folder = self.root / name
@@ -122,9 +123,20 @@ class AirflowCluster:
                           "--skip-serve-logs", "--without-mingle", "--without-gossip", with_dags=True)
 
     def check_alive(self) -> None:
+        """AssertionError with its log when a process (other than a killed worker) has exited."""
         for service in self.services.values():
             code = service.process.poll()
-            assert code is None, f"{service.name} exited with status {code}:\n{tail(service.log)}"
+            assert code is None or service.name in self.killed, (
+                f"{service.name} exited with status {code}:\n{tail(service.log)}")
+
+    def polling(self, check: Callable[[], Any]) -> Callable[[], Any]:
+        """`check`, failing at once when a process of the cluster has died (for wait_for)."""
+
+        def poll() -> Any:
+            self.check_alive()
+            return check()
+
+        return poll
 
     def api_ready(self) -> bool:
         import urllib.request
@@ -138,6 +150,7 @@ class AirflowCluster:
     def kill_worker(self, name: str) -> None:
         """SIGKILL every process of worker `name` at once: the celery process group and the task processes the
         supervisor put in groups of their own (a lost machine)."""
+        self.killed.add(name)
         _kill_tree(self.services[name].process)
 
     def diagnose(self) -> str:

@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -25,6 +27,9 @@ from aws_standin import AwsStandin, aws_standin, s3_bucket  # noqa: F401  (fixtu
 
 from tests.distributed.cluster import REPO, AirflowCluster, free_port, new_secret, tail, wait_for
 from tests.integration.test_local_rollout import ENDPOINT, Traffic
+
+if TYPE_CHECKING:
+    from airflow_mlprovider.registry.store import ModelRegistry
 
 
 def _missing_sysdeps() -> str | None:
@@ -131,7 +136,7 @@ class EndpointService:
 
     def stop(self) -> None:
         try:
-            os.killpg(self.process.pid, 15)
+            os.killpg(self.process.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
         self.process.wait(timeout=30)
@@ -181,6 +186,7 @@ def test_lifecycle_completes_on_celery_workers_without_shared_disk(
 ) -> None:
     from airflow_mlprovider.examples.seed import sales_frame
     from airflow_mlprovider.local_services import LocalPostgres, LocalRedis
+    from airflow_mlprovider.operators.serving import variant_name
 
     started = time.monotonic()
     postgres, redis = LocalPostgres(workspace / "postgres", free_port()), LocalRedis(workspace / "redis", free_port())
@@ -200,16 +206,9 @@ def test_lifecycle_completes_on_celery_workers_without_shared_disk(
         for name in WORKERS:
             cluster.start_worker(name)
         db = MetadataDB(postgres.port)
-
-        def alive_and(check):
-            def poll():
-                cluster.check_alive()
-                return check()
-            return poll
-
-        wait_for("the DAG in the metadata DB", alive_and(lambda: db.rows(
+        wait_for("the DAG in the metadata DB", cluster.polling(lambda: db.rows(
             "SELECT 1 FROM dag WHERE dag_id = %s AND NOT is_paused", MODEL)), 120, diagnose=cluster.diagnose)
-        wait_for("the API server", alive_and(cluster.api_ready), 120, diagnose=cluster.diagnose)
+        wait_for("the API server", cluster.polling(cluster.api_ready), 120, diagnose=cluster.diagnose)
         print(f"cluster up after {time.monotonic() - started:.0f} s")
 
         # 1. The first champion: nothing to compare with, it serves 100 % at once.
@@ -222,15 +221,15 @@ def test_lifecycle_completes_on_celery_workers_without_shared_disk(
 
         # 2. A better candidate; one worker dies while it runs a task of this run.
         second = _trigger(cluster, "second")
-        killed, lost_task = _kill_a_busy_worker(cluster, db, [first, second], alive_and)
+        killed, lost_task = _kill_a_busy_worker(cluster, db, [first, second])
         print(f"killed {killed} while it ran {lost_task} after {time.monotonic() - started:.0f} s")
         # Users' traffic from registration on (it costs CPU, which the tasks before need): the rollout decides
         # each step from the requests each variant served.
-        wait_for("the candidate's registration", lambda: _task_state(db, second, "promote.register") is not None,
+        wait_for("the candidate's registration", cluster.polling(lambda: _task_state(db, second, "promote.register")),
                  240, diagnose=lambda: _report(cluster, db, second))
         rows = sales_frame().astype({"day": str}).drop(columns="units_sold").head(400).to_dict(orient="records")
         with Traffic(server.url, rows) as traffic:
-            _wait_run(cluster, db, second, expect_dead=killed)
+            _wait_run(cluster, db, second)
         print(f"second run done after {time.monotonic() - started:.0f} s")
 
         survivor = next(name for name in WORKERS if name != killed)
@@ -248,9 +247,10 @@ def test_lifecycle_completes_on_celery_workers_without_shared_disk(
         # both workers ran tasks to success
         hosts = {host for run in (first, second) for _, state, host, _ in db.task_instances(run) if state == "success"}
         assert hosts == set(WORKERS), hosts
-        # the candidate is the champion and serves 100 % of the endpoint service's traffic
-        weights = _described_weights(server.url)
-        assert list(weights.values()) == [100], weights
+        # the second run's model is the champion and serves 100 % of the endpoint service's traffic
+        champion = _registry(s3_bucket).champion()
+        assert champion is not None and champion.run_id == second, champion
+        assert _described_weights(server.url) == {variant_name(champion.version_id): 100}
         assert sum(traffic.seen.values()) > 0 and all(status == 200 for status, _ in traffic.seen), traffic.seen
         print(f"distributed lifecycle test: {time.monotonic() - started:.0f} s wall")
     finally:
@@ -302,26 +302,16 @@ def _trigger(cluster: AirflowCluster, name: str) -> str:
     return run_id
 
 
-def _wait_run(cluster: AirflowCluster, db: MetadataDB, run_id: str, expect_dead: str | None = None) -> None:
+def _wait_run(cluster: AirflowCluster, db: MetadataDB, run_id: str) -> None:
     def finished() -> str | None:
         state = db.run_state(run_id)
         return state if state in ("success", "failed") else None
 
-    def check_alive() -> None:
-        for service in cluster.services.values():
-            if service.name != expect_dead:
-                code = service.process.poll()
-                assert code is None, f"{service.name} exited with status {code}:\n{tail(service.log)}"
-
-    def poll() -> str | None:
-        check_alive()
-        return finished()
-
-    state = wait_for(f"DAG run {run_id}", poll, 240, diagnose=lambda: _report(cluster, db, run_id))
+    state = wait_for(f"DAG run {run_id}", cluster.polling(finished), 240, diagnose=lambda: _report(cluster, db, run_id))
     assert state == "success", _report(cluster, db, run_id)
 
 
-def _kill_a_busy_worker(cluster: AirflowCluster, db: MetadataDB, runs: list[str], alive_and) -> tuple[str, str]:
+def _kill_a_busy_worker(cluster: AirflowCluster, db: MetadataDB, runs: list[str]) -> tuple[str, str]:
     """Once both workers have finished a task, SIGKILL the worker running a task of the last run; returns
     (worker, task_id)."""
 
@@ -333,7 +323,7 @@ def _kill_a_busy_worker(cluster: AirflowCluster, db: MetadataDB, runs: list[str]
                    if state == "running" and host in WORKERS]
         return running[0] if running else None
 
-    worker, task = wait_for("a task running on a worker (both having run one)", alive_and(busy_worker), 240, 0.1,
+    worker, task = wait_for("a task running on a worker (both having run one)", cluster.polling(busy_worker), 240, 0.1,
                             diagnose=lambda: _report(cluster, db, runs[-1]))
     cluster.kill_worker(worker)
     return worker, task
@@ -351,6 +341,14 @@ def _timeline(db: MetadataDB, run_id: str) -> str:
     return "\n".join([f"run {run_id} (seconds from the first task queued):"] + [
         f"  {task:24} {host or '-':9} try {tries} {state or '-':8} queued {at(q)} start {at(b)} end {at(e)}"
         for task, host, tries, state, q, b, e in rows])
+
+
+def _registry(bucket: str) -> ModelRegistry:
+    from airflow_mlprovider.backends import artifact_store
+    from airflow_mlprovider.registry.store import ModelRegistry
+
+    root = f"s3://{bucket}/mlprovider/{MODEL}"
+    return ModelRegistry(artifact_store(root), root)
 
 
 def _described_weights(url: str) -> dict[str, float]:
