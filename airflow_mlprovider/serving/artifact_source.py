@@ -68,5 +68,5 @@ def _inside(root: Path, relative: str, uri: str) -> Path:
 
 
 def _reason(exc: Any) -> str:
-    error = getattr(exc, "response", {}).get("Error", {}) if hasattr(exc, "response") else {}
+    error = getattr(exc, "response", {}).get("Error", {})  # a ClientError's code and message; else the exception
     return f"{error.get('Code')}: {error.get('Message')}" if error else f"{type(exc).__name__}: {exc}"
