@@ -34,6 +34,16 @@ CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "example": "mlprovider_endpoint",
         "default": "mlprovider_endpoint",
     },
+    "shared_filesystem": {
+        "description": "True when every worker mounts the same file system at the same path (NFS, EFS), so a "
+        "local artifact_root or DuckDB warehouse file is seen by all of them. Under an executor that runs tasks "
+        "on other machines (Celery, Kubernetes) a task refuses a local path unless this says so: another "
+        "worker would not see what it wrote (docs/deploy.md).",
+        "version_added": VERSION,
+        "type": "boolean",
+        "example": "True",
+        "default": "False",
+    },
 }
 
 

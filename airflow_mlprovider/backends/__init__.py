@@ -31,14 +31,15 @@ def artifact_store(uri: str, aws_conn_id: str = "aws_default") -> ArtifactStore:
     return FilesystemArtifactStore()
 
 
-def warehouse_backend(warehouse: WarehouseConfig) -> Warehouse:
+def warehouse_backend(warehouse: WarehouseConfig, aws_conn_id: str = "aws_default") -> Warehouse:
+    """Snowflake through its connection, or a DuckDB file (an s3:// one read through `aws_conn_id`)."""
     if warehouse.type == "snowflake":
         from airflow_mlprovider.backends.snowflake.warehouse import SnowflakeWarehouse
 
         return SnowflakeWarehouse(warehouse)
     from airflow_mlprovider.backends.local.duckdb_warehouse import DuckDBWarehouse
 
-    return DuckDBWarehouse(warehouse)
+    return DuckDBWarehouse(warehouse, aws_conn_id=aws_conn_id)
 
 
 def training_compute(train: Train, store: ArtifactStore, aws_conn_id: str = "aws_default") -> TrainingCompute:
@@ -98,7 +99,7 @@ def store_for(spec: ModelSpec) -> ArtifactStore:
 
 
 def warehouse_for(spec: ModelSpec) -> Warehouse:
-    return warehouse_backend(spec.warehouse)
+    return warehouse_backend(spec.warehouse, spec.aws_conn_id)
 
 
 def compute_for(spec: ModelSpec) -> TrainingCompute:

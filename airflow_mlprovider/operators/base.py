@@ -53,9 +53,14 @@ class LifecycleOperator(BaseOperator):
         self.notifier.event(model, event, message, alert=alert)
 
     def store(self, uri: str) -> ArtifactStore:
-        """The artifact store of `uri` (s3:// through `aws_conn_id`, else the local filesystem)."""
+        """The artifact store of `uri` (s3:// through `aws_conn_id`, else the local filesystem, which workers on
+        other machines must share: see provider_config.require_shared_path)."""
         from airflow_mlprovider.backends import artifact_store
 
+        if not uri.startswith("s3://"):
+            from airflow_mlprovider.provider_config import require_shared_path
+
+            require_shared_path(uri, "artifact_root")
         return artifact_store(uri, self.aws_conn_id)
 
 

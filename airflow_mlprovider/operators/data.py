@@ -77,7 +77,7 @@ class ExtractOperator(LifecycleOperator):
         `{{ data_interval_end }}`, `{{ ds }}`, `{{ params.name }}` (from `sql_params`) and `{{ model }}` each
         become a bind parameter, never text in the SQL (so `sql` is deliberately not a template field).
     :param output_uri: where the Parquet goes (file://, a path, or s3://); templated.
-    :param duckdb_path: the embedded warehouse's DuckDB file; or
+    :param duckdb_path: the embedded warehouse's DuckDB file (a path, or s3://bucket/key read through aws_conn_id); or
     :param snowflake_conn_id: an Airflow Snowflake connection (exactly one of the two).
     :param sql_params: values for `{{ params.name }}` in the SQL; templated.
     :param unload_stage: Snowflake: an external S3 stage for COPY INTO unloads of large extracts.
@@ -109,11 +109,15 @@ class ExtractOperator(LifecycleOperator):
         from airflow_mlprovider import sql_template
         from airflow_mlprovider.backends import warehouse_backend
 
+        if self.duckdb_path and not self.duckdb_path.startswith("s3://"):
+            from airflow_mlprovider.provider_config import require_shared_path
+
+            require_shared_path(self.duckdb_path, "warehouse.path")
         start, end = utc_interval(context)
         variables = {"data_interval_start": start, "data_interval_end": end, "ds": start.date(),
                      "params": self.sql_params, "model": self.model}
         warehouse = warehouse_backend(warehouse_config(
-            self.duckdb_path, self.snowflake_conn_id, self.unload_stage, self.unload_threshold_rows))
+            self.duckdb_path, self.snowflake_conn_id, self.unload_stage, self.unload_threshold_rows), self.aws_conn_id)
         sql, params = sql_template.render(self.sql, variables, warehouse.placeholder)
         self.log.info("extracting for %s .. %s with %d bind parameters:\n%s", start, end, len(params), sql)
         result = warehouse.extract(sql, params, self.output_uri, self.store(self.output_uri))

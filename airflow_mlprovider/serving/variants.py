@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import jsonschema
 from jsonschema.exceptions import best_match
 from referencing import Registry
 
 from airflow_mlprovider.artifacts import MANIFEST, TamperedArtifactError, load_predictor
+from airflow_mlprovider.serving.artifact_source import copy_artifact
 from airflow_mlprovider.serving.errors import ServingError
 from airflow_mlprovider.serving.json_body import encode, parse_body
 
@@ -134,16 +135,6 @@ def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     return cls(schema, registry=Registry(), format_checker=cls.FORMAT_CHECKER)
 
 
-def artifact_path(uri: str) -> Path:
-    """The local folder of a file:// URI or a plain path; other schemes are refused."""
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "":
-        return Path(uri)
-    raise ServingError(400, f"the local endpoint server loads file:// URIs or local paths, not {parsed.scheme}://")
-
-
 def numeric_prediction(response: dict[str, Any], field: str | None) -> float | None:
     """The response's `field` if numeric, else (field None) its first numeric field; booleans do not count."""
     candidates = [response.get(field)] if field else list(response.values())
@@ -228,16 +219,16 @@ class LoadedVariant:
 
 def load_variant(name: str, config: VariantConfig, work_dir: str | Path) -> LoadedVariant:
     """Copy the artifact into `work_dir`, verify its manifest and load its predictor (422 when it cannot be)."""
-    source = artifact_path(config.artifact_uri)
-    if not source.is_dir():
-        raise ServingError(422, f"artifact folder {source} does not exist")
     copy_dir = Path(tempfile.mkdtemp(prefix="variant-", dir=work_dir))  # never named after the variant
     try:
         # a private copy: what was verified is what runs, whatever happens to the source afterwards
-        shutil.copytree(source, copy_dir / "artifact")
+        copy_artifact(config.artifact_uri, copy_dir / "artifact")
         # verifies every file against the manifest, and the manifest against the registry's digest, first
         predict = load_predictor(copy_dir / "artifact", expected_digest=config.manifest_digest)
         digest = json.loads((copy_dir / "artifact" / MANIFEST).read_text())["digest"]
+    except ServingError:  # no such artifact, or one the server cannot read
+        shutil.rmtree(copy_dir, ignore_errors=True)
+        raise
     except TamperedArtifactError as exc:
         shutil.rmtree(copy_dir, ignore_errors=True)
         raise ServingError(422, f"refused artifact {config.artifact_uri}: {exc}") from None

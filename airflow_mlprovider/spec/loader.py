@@ -411,6 +411,10 @@ def _warehouse_rules(doc: dict[str, Any]) -> Iterator[Problem]:
     key, meaning = needed[warehouse["type"]]
     if key not in warehouse:
         yield ("warehouse",), f"a {warehouse['type']} warehouse needs {key} ({meaning})"
+    if str(warehouse.get("path", "")).startswith("s3://") and "dbt" in doc.get("data", {}):
+        yield ("data", "dbt"), (
+            "dbt build writes to the warehouse, and a DuckDB file on s3:// is read-only (every extract reads a copy): "
+            "build it before uploading it, or use a Snowflake warehouse")
 
 
 def _platform_rules(doc: dict[str, Any]) -> Iterator[Problem]:
@@ -486,7 +490,13 @@ def _resolve_deployment_paths(doc: dict[str, Any], spec: _Source, defaults: _Sou
             doc["artifact_root"] = Path(os.path.normpath(folder(("artifact_root",)) / root)).as_uri()
     warehouse_path = ("warehouse", "path")
     if _has(doc, warehouse_path):
-        _set(doc, warehouse_path, os.path.normpath(folder(warehouse_path) / _get(doc, warehouse_path)))
+        path = _get(doc, warehouse_path)
+        if path.startswith("s3://"):  # a read-only snapshot every worker can reach (docs/deploy.md)
+            pass
+        elif _URI.match(path):
+            yield warehouse_path, f"{path!r} is not supported: use a file path or s3://bucket/key"
+        else:
+            _set(doc, warehouse_path, os.path.normpath(folder(warehouse_path) / path))
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def test_invalid_admin_bodies_are_400_with_what_is_allowed(two_variants: Endpoin
         "extra": {**variant_body(artifacts["champion"]), "colour": "red"},
         "weight": variant_body(artifacts["champion"], 150),
         "schema": {**variant_body(artifacts["champion"]), "request_schema": {"type": "nonsense"}},
-        "s3": {**variant_body(artifacts["champion"]), "artifact_uri": "s3://bucket/model"},
+        "scheme": {**variant_body(artifacts["champion"]), "artifact_uri": "gs://bucket/model"},  # s3:// is read (tests/distributed)
     }
     for case, body in bad_bodies.items():
         status, _, payload = two_variants.request("PUT", "/admin/endpoints/sales/variants/x", body, admin=True)
