@@ -1,5 +1,6 @@
-"""The README's first command: `mlprovider demo` seeds the warehouse, starts the endpoint server, traffic and
-`airflow standalone` on 127.0.0.1, becomes healthy, prints the login — and stops everything it started."""
+"""The README's first command: `mlprovider demo` seeds the warehouse, starts PostgreSQL, the endpoint server,
+traffic and Airflow's components on 127.0.0.1, becomes healthy, unpauses the models whose data exists, prints
+the ports and the login — and stops everything it started."""
 
 from __future__ import annotations
 
@@ -8,40 +9,66 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dag_specs"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_demo_becomes_healthy_and_stops_clean(tmp_path: Path) -> None:
-    specs = tmp_path / "specs"
-    shutil.copytree(EXAMPLES, specs, ignore=shutil.ignore_patterns("__pycache__"))
-    defaults = yaml.safe_load((specs / "mlprovider.defaults.yaml").read_text())
-    defaults["artifact_root"] = str(tmp_path / "artifacts")
-    defaults["warehouse"]["path"] = str(tmp_path / "warehouse.duckdb")
-    (specs / "mlprovider.defaults.yaml").write_text(yaml.safe_dump(defaults))
-    port, endpoint_port = _free_port(), _free_port()
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow-home")}
-    env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)  # the demo points Airflow at its own specs folder
-    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+@pytest.fixture
+def demo_dir():
+    """A folder the postgres system user can traverse (pytest's tmp_path sits in a 0700 folder)."""
+    path = Path(tempfile.mkdtemp(prefix="mlp-demo-"))
+    os.chmod(path, 0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
+
+def demo_specs(root: Path) -> Path:
+    """The examples, their warehouse and artifacts inside `root`."""
+    specs = root / "specs"
+    shutil.copytree(EXAMPLES, specs, ignore=shutil.ignore_patterns("__pycache__", "target", "logs"))
+    defaults = yaml.safe_load((specs / "mlprovider.defaults.yaml").read_text())
+    defaults["artifact_root"] = str(root / "artifacts")
+    defaults["warehouse"]["path"] = str(root / "warehouse.duckdb")
+    (specs / "mlprovider.defaults.yaml").write_text(yaml.safe_dump(defaults))
+    return specs
+
+
+def demo_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    env["AIRFLOW_HOME"] = str(root / "airflow-home")
+    return env
+
+
+def test_demo_becomes_healthy_and_stops_clean(demo_dir: Path) -> None:
+    specs = demo_specs(demo_dir)
+    (specs / "no_data.model.yaml").write_text(
+        (specs / "tumor_classifier.model.yaml").read_text().replace("FROM tumors", "FROM not_loaded_yet")
+        .replace("model: tumor_classifier", "model: no_data"))
+    ports = {"port": free_port(), "endpoint-port": free_port(), "postgres-port": free_port()}
     done = subprocess.run(
-        [sys.executable, "-m", "airflow_mlprovider.cli", "demo", "--specs", str(specs), "--port", str(port),
-         "--endpoint-port", str(endpoint_port), "--state", str(tmp_path / "state"), "--exit-when-ready"],
-        env=env, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "airflow_mlprovider.cli", "demo", "--specs", str(specs), "--state", str(demo_dir / "state"),
+         *[f"--{k}={v}" for k, v in ports.items()], "--exit-when-ready"],
+        env=demo_env(demo_dir), capture_output=True, text=True, timeout=600,
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert f"Airflow UI: http://127.0.0.1:{port}   login: admin / " in done.stdout
-    assert "dbt build for demand_forecast" in done.stdout and "traffic:" in done.stdout
-    for port_in_use in (port, endpoint_port):  # nothing left listening
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert f"Airflow UI: http://127.0.0.1:{ports['port']}   login: admin / " in out
+    assert f"PostgreSQL (metadata DB): 127.0.0.1:{ports['postgres-port']}" in out
+    assert "dbt build for demand_forecast" in out
+    # the model whose table does not exist stays paused; the examples with data run
+    assert "Unpaused (their data exists): demand_forecast, tumor_classifier; paused: no_data" in out
+    assert "sql_alchemy_conn = postgresql+psycopg2://airflow:airflow@127.0.0.1:" in (demo_dir / "airflow-home" / "airflow.cfg").read_text()
+    for port in ports.values():  # nothing left listening
         with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port_in_use)) != 0
+            assert s.connect_ex(("127.0.0.1", port)) != 0
