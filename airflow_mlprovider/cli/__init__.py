@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "serve": ("airflow_mlprovider.cli.serve", "run the local endpoint server on 127.0.0.1"),
     "traffic": ("airflow_mlprovider.cli.traffic", "replay rows as requests against the local endpoint server"),
     "demo": ("airflow_mlprovider.cli.demo", "seed the embedded warehouse and run Airflow with the example specs"),
+    "load-table": ("airflow_mlprovider.cli.load_table", "load a CSV or Parquet file as a table of the embedded DuckDB warehouse"),
 }
 
 
