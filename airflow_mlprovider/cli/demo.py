@@ -119,6 +119,10 @@ def supervise_once(components: list[Component], env: dict[str, str]) -> None:
             continue
         if component.died_at is None:
             component.died_at = now
+            try:  # what it started (LocalExecutor workers) goes with it: the restarted one reschedules their tasks
+                os.killpg(component.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             tail = "\n".join(component.log_path.read_text(errors="replace").splitlines()[-8:])
             _loud(f"{component.name} exited with code {component.proc.returncode}; restarting it in "
                   f"{RESTART_BACKOFF_S:.0f} s (log: {component.log_path})\n{tail}")
