@@ -50,3 +50,15 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path, wine_csv: Path, capsys
     (tmp_path / "wine.xlsx").write_text("x")
     assert main(["load-table", name, str(tmp_path / file), "--warehouse", str(tmp_path / "w.duckdb")]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_the_warehouse_of_a_spec(tmp_path: Path, wine_csv: Path, capsys) -> None:
+    import shutil
+
+    specs = tmp_path / "dag_specs"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "dag_specs", specs, ignore=shutil.ignore_patterns("__pycache__", "target", "logs"))
+    (specs / "mlprovider.defaults.yaml").write_text(
+        (specs / "mlprovider.defaults.yaml").read_text().replace("../.demo/warehouse.duckdb", "spec-warehouse.duckdb"))
+    assert main(["load-table", "wine", str(wine_csv), "--spec", str(specs / "tumor_classifier.model.yaml")]) == 0
+    assert f"into wine in {specs / 'spec-warehouse.duckdb'}" in capsys.readouterr().out
+    assert main(["load-table", "wine", str(wine_csv), "--spec", str(specs / "missing.model.yaml")]) == 1
