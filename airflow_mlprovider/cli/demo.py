@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class Component:
     log_path: Path
     proc: subprocess.Popen | None = None
     restarts: int = 0
-    died_at: float | None = field(default=None)
+    died_at: float | None = None
 
     def start(self, env: dict[str, str]) -> None:
         with open(self.log_path, "ab") as log:
