@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -10,17 +9,8 @@ import pytest
 
 from airflow_mlprovider import local_services
 from airflow_mlprovider.local_services import LocalPostgres, LocalRedis, LocalServiceError
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+from tests.integration.demo_session import free_port as _free_port
+from tests.integration.demo_session import port_open as _listening
 
 
 @pytest.fixture

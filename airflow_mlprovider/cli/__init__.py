@@ -1,4 +1,4 @@
-"""`mlprovider` command. Each subcommand lives in its own module with add_arguments(parser) and run(args) -> int."""
+"""The `mlprovider` command. Each subcommand lives in its own module with add_arguments(parser) and run(args) -> int."""
 
 from __future__ import annotations
 
@@ -6,23 +6,37 @@ import argparse
 import importlib
 import sys
 
+DESCRIPTION = """\
+Put machine-learning models into production with Apache Airflow: one YAML spec per model becomes a DAG that
+extracts, trains, evaluates, promotes and rolls out the model safely.
+
+getting started:
+  make demo                                  the example models in Airflow, with served traffic
+  mlprovider load-table wine data/wine.csv   your own data into the embedded warehouse
+  mlprovider new wine_quality --table wine   a new model: spec, model module, schemas
+  mlprovider validate dag_specs/             check every spec (CI, pre-commit)
+"""
+EPILOG = "Run `mlprovider COMMAND --help` for a command's options; the tutorial is docs/tutorial.md."
+
 SUBCOMMANDS = {
-    "validate": ("airflow_mlprovider.cli.validate", "validate spec files or folders (exit 1 on any error)"),
+    "demo": ("airflow_mlprovider.cli.demo", "run the example models locally: Airflow on PostgreSQL, the endpoint server and demo traffic"),
+    "load-table": ("airflow_mlprovider.cli.load_table", "load a CSV or Parquet file as a table of the embedded DuckDB warehouse"),
     "new": ("airflow_mlprovider.cli.new", "scaffold a new model: spec, model module and schemas"),
-    "instance": ("airflow_mlprovider.cli.instance", "pick the cheapest SageMaker instance type for a need"),
-    "serve": ("airflow_mlprovider.cli.serve", "run the local endpoint server on 127.0.0.1"),
+    "validate": ("airflow_mlprovider.cli.validate", "check spec files or folders; exit 1 with file:line: message for each error"),
+    "instance": ("airflow_mlprovider.cli.instance", "pick the cheapest SageMaker instance type for the CPUs and memory you need"),
+    "serve": ("airflow_mlprovider.cli.serve", "run the local endpoint server (model variants behind weighted routing) on 127.0.0.1"),
     "traffic": ("airflow_mlprovider.cli.traffic", "replay rows as requests against the local endpoint server"),
-    "demo": ("airflow_mlprovider.cli.demo", "seed the embedded warehouse and run Airflow with the example specs"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="mlprovider", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="mlprovider", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        command_parser = sub.add_parser(name, help=help_text)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         if name == chosen:  # import only the module that runs: the others may need optional extras
             importlib.import_module(module_name).add_arguments(command_parser)
     args = parser.parse_args(argv)

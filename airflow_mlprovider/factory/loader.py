@@ -3,11 +3,14 @@
 Airflow drops *every* DAG of a dags-folder file that raises, so a bad spec must not raise here: it becomes
 a small "invalid spec" DAG that names its file and shows the errors in the UI, and the good specs' DAGs
 are built as usual.
+
+Nothing is logged here: every task process parses this file again, so a log line about one spec would land
+in the task logs of every other model. A spec's errors live in its own invalid-spec DAG (its docs, its name,
+and the failing task's log).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,6 @@ from airflow_mlprovider.factory.builder import build_dag
 from airflow_mlprovider.factory.invalid import build_invalid_spec_dag
 from airflow_mlprovider.provider_config import defaults_file
 from airflow_mlprovider.spec import SpecError, load_specs
-
-log = logging.getLogger(__name__)
 
 
 def load_dags(loader_file: str, namespace: dict[str, Any], *, specs_folder: str | None = None) -> list[Any]:
@@ -28,12 +29,10 @@ def load_dags(loader_file: str, namespace: dict[str, Any], *, specs_folder: str 
         try:
             dags.append(build_dag(spec))
         except Exception as exc:  # noqa: BLE001 - one broken DAG must not take the others down
-            log.exception("building the DAG of %s failed", spec.source)
-            error = SpecError(file=spec.source, line=None, column=None, path="", message=f"DAG build failed: {exc}")
+            message = f"DAG build failed: {type(exc).__name__}: {exc}"
+            error = SpecError(file=spec.source, line=None, column=None, path="", message=message)
             dags.append(build_invalid_spec_dag(spec.source, [error], folder))
     for source, errors in sorted(result.errors.items()):
-        for error in errors:
-            log.error("invalid spec: %s", error)
         dags.append(build_invalid_spec_dag(source, errors, folder))
     for dag in dags:
         namespace[dag.dag_id] = dag

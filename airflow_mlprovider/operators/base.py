@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
+from airflow_mlprovider.user_code import UserCodeError
 
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.base import ArtifactStore
@@ -51,6 +54,16 @@ class LifecycleOperator(BaseOperator):
     def announce(self, model: str, event: str, message: str, *, alert: bool = False) -> None:
         """Report a lifecycle event (never fails the task: a broken Slack connection is logged)."""
         self.notifier.event(model, event, message, alert=alert)
+
+    @contextmanager
+    def failing_without_retry_on_user_errors(self) -> Iterator[None]:
+        """An error of the model's own code (UserCodeError, see user_code.py) fails the task without its retries."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            yield
+        except UserCodeError as exc:
+            raise AirflowFailException(f"{exc}\n(an error in the model's code: not retried; fix it and clear the task)") from exc
 
     def store(self, uri: str) -> ArtifactStore:
         """The artifact store of `uri` (s3:// through `aws_conn_id`, else the local filesystem, which workers on

@@ -14,6 +14,7 @@ from typing import Any
 from airflow_mlprovider.operators.base import LifecycleOperator, join_uri, run_key, utc_interval
 from airflow_mlprovider.spec.model import Split
 from airflow_mlprovider.spec.model import Warehouse as WarehouseConfig
+from airflow_mlprovider.user_code import calling_user_code
 
 
 def warehouse_config(
@@ -160,17 +161,15 @@ class PreprocessOperator(LifecycleOperator):
         from airflow_mlprovider.artifacts import import_module_from_path
 
         store = self.store(self.output_uri)
-        module = import_module_from_path(self.model_module)
         with tempfile.TemporaryDirectory(prefix="mlprovider-preprocess-") as tmp:
             raw = read_parquet(self.store(self.input_uri), self.input_uri, tmp)
             scratch = os.path.join(tmp, "scratch")
             os.mkdir(scratch)
-            features = module.preprocess(raw, model_context(self.model, self.model_params, context, scratch))
-            if not isinstance(features, pd.DataFrame):
-                raise TypeError(
-                    f"preprocess() in {self.model_module} returned {type(features).__name__}; "
-                    "it must return a pandas DataFrame"
-                )
+            with self.failing_without_retry_on_user_errors(), calling_user_code(f"preprocess() in {self.model_module}"):
+                module = import_module_from_path(self.model_module)
+                features = module.preprocess(raw, model_context(self.model, self.model_params, context, scratch))
+                if not isinstance(features, pd.DataFrame):
+                    raise TypeError(f"it returned {type(features).__name__}; it must return a pandas DataFrame")
             write_parquet(store, features, self.output_uri, tmp)
         self.log.info("preprocess: %d rows in, %d rows out", len(raw), len(features))
         return {"uri": self.output_uri, "rows": len(features)}

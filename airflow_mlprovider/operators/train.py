@@ -109,7 +109,8 @@ class TrainOperator(LifecycleOperator):
             job_name = compute.start(job)
             self.log.info("started training job %s; waiting in the triggerer", job_name)
             self.defer(trigger=compute.trigger(job_name, job.max_runtime_s), method_name="execute_complete")
-        return self._result(compute.train(job))
+        with self.failing_without_retry_on_user_errors():
+            return self._result(compute.train(job))
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         # The trigger's event names the job; the job itself is rebuilt from the arguments as execute() built it

@@ -67,3 +67,22 @@ def endpoint_server(monkeypatch: pytest.MonkeyPatch):
         connection = {"conn_type": "mlprovider_endpoint", "host": "127.0.0.1", "port": port, "password": ENDPOINT_TOKEN}
         monkeypatch.setenv("AIRFLOW_CONN_MLPROVIDER_ENDPOINT", json.dumps(connection))
         yield server
+
+
+@pytest.fixture(scope="session")
+def running_demo():
+    """One `mlprovider demo` for the tests that drive it like a user (new model, backfill, supervision);
+    it must stop cleanly, leaving no port open."""
+    from tests.integration.demo_session import RunningDemo, clone_like_folder, port_open
+
+    demo = RunningDemo(clone_like_folder())
+    try:
+        demo.start()
+        yield demo
+    finally:
+        code = demo.stop() if demo.proc is not None else 0
+        errors = demo.stderr()[-2000:]
+        still_open = [port for port in demo.ports.values() if port_open(port)]
+        shutil.rmtree(demo.root, ignore_errors=True)
+    assert code == 0, errors
+    assert still_open == [], f"ports still open after the demo stopped: {still_open}"

@@ -1,47 +1,41 @@
-"""The README's first command: `mlprovider demo` seeds the warehouse, starts the endpoint server, traffic and
-`airflow standalone` on 127.0.0.1, becomes healthy, prints the login — and stops everything it started."""
+"""The demo keeps Airflow alive (a component that dies is restarted, said loudly in the terminal) and sends
+traffic to every model once it is served.
+(`make demo` starting, its ports and its paused/unpaused models: tests/docs/test_documented_commands.py.)"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
+import re
+import signal
 import subprocess
-import sys
-from pathlib import Path
 
-import yaml
+import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "dag_specs"
+pytestmark = pytest.mark.xdist_group("demo")  # shares the session's running demo (--dist loadgroup)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def child_pid(parent: int, command: str) -> int:
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(parent)], capture_output=True, text=True).stdout
+    return next(int(line.split()[0]) for line in out.splitlines() if command in line)
 
 
-def test_demo_becomes_healthy_and_stops_clean(tmp_path: Path) -> None:
-    specs = tmp_path / "specs"
-    shutil.copytree(EXAMPLES, specs, ignore=shutil.ignore_patterns("__pycache__"))
-    defaults = yaml.safe_load((specs / "mlprovider.defaults.yaml").read_text())
-    defaults["artifact_root"] = str(tmp_path / "artifacts")
-    defaults["warehouse"]["path"] = str(tmp_path / "warehouse.duckdb")
-    (specs / "mlprovider.defaults.yaml").write_text(yaml.safe_dump(defaults))
-    port, endpoint_port = _free_port(), _free_port()
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow-home")}
-    env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)  # the demo points Airflow at its own specs folder
-    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+def test_a_killed_scheduler_is_restarted_and_reported_loudly(running_demo) -> None:
+    demo = running_demo
+    deaths = demo.stderr().count("scheduler exited with code")
+    killed = child_pid(demo.proc.pid, "airflow scheduler")
+    os.kill(killed, signal.SIGKILL)
+    demo.wait_for(lambda: demo.stderr().count("scheduler exited with code") > deaths, 60, "the loud message", poll=1)
+    assert "!!! scheduler exited with code -9; restarting it" in demo.stderr()
+    demo.wait_for(lambda: "scheduler restarted (restart #" in demo.stderr(), 60, "the restart", poll=1)
+    assert child_pid(demo.proc.pid, "airflow scheduler") != killed
+    demo.wait_for(lambda: demo.health()["scheduler"]["status"] == "healthy", 180, "a healthy scheduler again")
 
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow_mlprovider.cli", "demo", "--specs", str(specs), "--port", str(port),
-         "--endpoint-port", str(endpoint_port), "--state", str(tmp_path / "state"), "--exit-when-ready"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert f"Airflow UI: http://127.0.0.1:{port}   login: admin / " in done.stdout
-    assert "dbt build for demand_forecast" in done.stdout and "traffic:" in done.stdout
-    for port_in_use in (port, endpoint_port):  # nothing left listening
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port_in_use)) != 0
+
+def test_demo_traffic_starts_for_a_model_once_it_is_served(running_demo) -> None:
+    """The traffic process re-discovers served endpoints: the example's first champion gets traffic once deployed."""
+    demo = running_demo
+    traffic_log = demo.root / ".demo" / "traffic.log"
+    demo.wait_for(lambda: "demand_forecast: endpoint demand-forecast is served" in traffic_log.read_text(), 900,
+                  "traffic for demand_forecast's first champion")
+    demo.wait_for(lambda: re.search(r"demand_forecast: \[.*\] sent=\d+ 2xx=[1-9]", traffic_log.read_text()), 60,
+                  "answered requests")

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_mlprovider.examples.seed import seed_warehouse
 from airflow_mlprovider.operators.base import run_key, utc_interval
@@ -124,8 +125,25 @@ def test_preprocess_must_return_a_dataframe(warehouse: str, tmp_path: Path) -> N
     doc["code"]["module"] = write_module(tmp_path, "    return raw.to_dict()")
     context = make_context({}, utc(2025, 1, 1))
     run(ExtractOperator, doc, context)
-    with pytest.raises(TypeError, match=r"preprocess\(\) in .*odd_model.py returned dict; it must return a pandas DataFrame"):
+    # the model's own error: the task fails without its retries
+    with pytest.raises(AirflowFailException, match=r"preprocess\(\) in .*odd_model.py raised TypeError: it returned dict; it must return a pandas DataFrame"):
         run(PreprocessOperator, doc, context)
+
+
+@pytest.mark.parametrize("body, failure", [
+    ("    raise KeyError('no_such_column')", AirflowFailException),  # deterministic: not retried
+    ("    import json; json.loads('{')", AirflowFailException),
+    ("    raise ConnectionResetError('feature store dropped the connection')", ConnectionResetError),  # retried
+    ("    raise MemoryError()", MemoryError),
+])
+def test_only_deterministic_errors_of_preprocess_skip_the_retries(warehouse: str, tmp_path: Path, body: str, failure: type) -> None:
+    doc = example_doc("tumor_classifier", warehouse, tmp_path)
+    doc["code"]["module"] = write_module(tmp_path, body)
+    context = make_context({}, utc(2025, 1, 1))
+    run(ExtractOperator, doc, context)
+    with pytest.raises(failure) as raised:
+        run(PreprocessOperator, doc, context)
+    assert type(raised.value) is failure
 
 
 def test_preprocess_gets_the_run_as_context(warehouse: str, tmp_path: Path) -> None:

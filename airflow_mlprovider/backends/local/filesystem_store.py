@@ -160,11 +160,25 @@ class FilesystemArtifactStore:
     @staticmethod
     @contextmanager
     def _locked(path: Path) -> Iterator[None]:
+        """Hold an exclusive lock on a file beside `path`, removed again on release.
+
+        The holder unlinks the lock file before unlocking, so a process that was waiting on that file wakes up
+        holding a lock nobody else can see: it checks that its file is still the one at the path, and if not,
+        starts over with a fresh file.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = path.with_name(f"{INTERNAL_PREFIX}lock-{path.name}")
-        with open(lock_path, "a") as lock:
+        while True:
+            lock = open(lock_path, "a")  # noqa: SIM115 - closed below, after the unlink
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                if os.fstat(lock.fileno()).st_ino == os.stat(lock_path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            lock.close()
+        try:
+            yield
+        finally:
+            os.unlink(lock_path)
+            lock.close()

@@ -26,6 +26,7 @@ from pathlib import Path
 from airflow_mlprovider.artifacts import CODE_DIR, MODEL_DIR, artifact_folder_uri, write_manifest
 from airflow_mlprovider.backends.base import ArtifactStore, TrainingJob, TrainingResult
 from airflow_mlprovider.backends.local.child_guard import ChildGuard
+from airflow_mlprovider.user_code import USER_CODE_EXIT_CODE, UserCodeError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,11 @@ class TrainingTimeoutError(RuntimeError):
 
 
 class TrainingFailedError(RuntimeError):
-    """train() raised, or wrote nothing."""
+    """The training process failed (killed, crashed, or the model's code raised)."""
+
+
+class UserTrainingError(TrainingFailedError, UserCodeError):
+    """train() raised a deterministic error, or wrote nothing: not retried."""
 
 
 def format_duration(seconds: float) -> str:
@@ -85,7 +90,7 @@ class SubprocessTrainingCompute:
             job_file = self._write_job(job, work, artifact / MODEL_DIR)
             self._run_child(job, job_file, guard)
             if not any((artifact / MODEL_DIR).iterdir()):
-                raise TrainingFailedError(f"train() in {job.module_path} wrote nothing into ctx.artifact_dir")
+                raise UserTrainingError(f"train() in {job.module_path} wrote nothing into ctx.artifact_dir")
             # the code as it was at training time serves this version, whatever later edits do
             shutil.copyfile(job.module_path, artifact / CODE_DIR / Path(job.module_path).name)
             manifest = write_manifest(artifact)
@@ -146,6 +151,8 @@ class SubprocessTrainingCompute:
         finally:
             _kill_group(child)
             relay.join(timeout=10)
+        if child.returncode == USER_CODE_EXIT_CODE:
+            raise UserTrainingError(f"train() in {job.module_path} raised; last output:\n" + "".join(tail))
         if child.returncode != 0:
             raise TrainingFailedError(
                 f"train() in {job.module_path} failed (exit code {child.returncode}); last output:\n" + "".join(tail)

@@ -152,7 +152,7 @@ def test_list_has_object_store_prefix_semantics_and_hides_internal_files(store, 
     root = f"file://{tmp_path}/reg"
     for name in ("versions/2024-a.json", "versions/2025-b.json", "versions/x/deep.json", "champion.json"):
         store.write_bytes(f"{root}/{name}", b"{}")
-    store.write_if(f"{root}/champion.json", b"[]", version_of(b"{}"))  # leaves a lock file beside it
+    store.write_if(f"{root}/champion.json", b"[]", version_of(b"{}"))
     assert store.list(f"{root}/versions/") == [
         f"{root}/versions/2024-a.json",
         f"{root}/versions/2025-b.json",
@@ -198,3 +198,31 @@ def test_two_processes_racing_from_the_same_version_exactly_one_wins(tmp_path: P
     winners = [payload for payload, won in outcomes.items() if won]
     assert len(winners) == 1
     assert store.read_bytes(uri) == winners[0]
+
+
+def _count_up(uri: str, times: int) -> None:
+    store = FilesystemArtifactStore()
+    for _ in range(times):
+        while True:
+            current = store.read_versioned(uri)
+            if store.write_if(uri, str(int(current.data) + 1).encode(), current.version):
+                break
+
+
+def test_locks_leave_no_files_and_still_exclude_each_other(tmp_path: Path) -> None:
+    """Lock files are removed after use; four processes counting through write_if lose no increment."""
+    uri = f"file://{tmp_path}/reg/counter"
+    store = FilesystemArtifactStore()
+    store.write_bytes(uri, b"0")
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "weights.bin").write_bytes(b"w")
+    store.put_dir(str(source), f"file://{tmp_path}/other/artifact")
+    mp = multiprocessing.get_context("fork")
+    workers = [mp.Process(target=_count_up, args=(uri, 50)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert store.read_bytes(uri) == b"200"
+    assert [p.name for p in tmp_path.rglob(".mlp-lock-*")] == []

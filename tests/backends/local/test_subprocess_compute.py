@@ -17,6 +17,7 @@ from airflow_mlprovider.backends.local.subprocess_compute import (
     TrainingTimeoutError,
     format_duration,
 )
+from airflow_mlprovider.user_code import UserCodeError
 
 CONTRACT = '''
 def preprocess(raw, ctx):
@@ -76,9 +77,17 @@ def test_a_train_that_raises_reports_the_error_and_the_traceback_tail(tmp_path: 
     with pytest.raises(TrainingFailedError) as failure:
         SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
     message = str(failure.value)
-    assert "my_model.py failed (exit code 1)" in message
+    assert isinstance(failure.value, UserCodeError)  # the model's own error: not retried
+    assert "train() in" in message and "my_model.py raised" in message
     assert "Traceback" in message and "ValueError: labels are all NaN" in message
     assert not (tmp_path / "run" / "artifact").exists()
+
+
+def test_an_os_error_in_train_is_infrastructure(tmp_path: Path) -> None:
+    job = _job(tmp_path, "    raise TimeoutError('the feature store did not answer')\n")
+    with pytest.raises(TrainingFailedError, match="exit code 1") as failure:
+        SubprocessTrainingCompute(FilesystemArtifactStore()).train(job)
+    assert not isinstance(failure.value, UserCodeError)
 
 
 def test_a_train_that_writes_nothing_is_an_error(tmp_path: Path) -> None:
