@@ -26,3 +26,12 @@ def airflow_db() -> str:
 
     db.resetdb()
     return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+#: Tests that each run for minutes (a Celery cluster, the demo, DAG runs, kill -9 loops, a browser): scheduled
+#: first, so that pytest-xdist's workers do not finish on one long test while the others idle.
+LONG_RUNNING = ("tests/distributed/", "tests/integration/", "tests/faults/", "tests/docs/", "tests/ui/test_models_page_browser.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_RUNNING))
