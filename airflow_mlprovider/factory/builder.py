@@ -155,7 +155,7 @@ def build_dag(spec: ModelSpec) -> DAG:
                 min_relative_improvement=pr.min_relative_improvement,
                 min_absolute_improvement=pr.min_absolute_improvement,
                 first_model_threshold=pr.first_model_threshold, confidence=pr.confidence,
-                min_test_rows=pr.min_test_rows, spec_digest=digest, **common,
+                min_test_rows=pr.min_test_rows, on_tie=pr.on_tie, spec_digest=digest, **common,
             )
         with TaskGroup("promote", tooltip="register the version; deploy it at 0 % and health-check it"):
             # without serving, the champion pointer moves at registration

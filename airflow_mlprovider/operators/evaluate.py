@@ -39,7 +39,8 @@ class EvaluateOperator(LifecycleOperator):
     :param registry_uri: the model's registry root (`<artifact_root>/<model>`): its champion is scored too.
     :param output_prefix: folder URI for metrics.json and diagnostic plots; templated.
     :param label_column: the test set's truth column (removed from each request).
-    :param metric: rmse, mae, mape, r2, accuracy, f1, roc_auc, log_loss or "module:function".
+    :param metric: rmse, mae, mape, r2, accuracy, f1, f1_macro, f1_weighted, roc_auc,
+        log_loss or "module:function".
     :param response_schema: path of the response JSON Schema.
     :param prediction_field: the response field compared with the label.
     :param direction: "maximize" or "minimize" (built-in metrics know theirs).
@@ -156,6 +157,7 @@ class DecideOperator(LifecycleOperator, SkipMixin):
     :param confidence: promote only when the margins hold for the lower end of the gain's interval at this
         confidence (the evaluation's paired comparison); None: for the point estimates.
     :param min_test_rows: below this many test rows no candidate replaces a champion.
+    :param on_tie: "keep" or "promote": what a candidate whose metric equals the champion's does.
     :param spec_digest: recorded with the version (the factory passes the spec's hash).
     :return: `{"promote", "reason", "version_id"}`.
     """
@@ -166,7 +168,7 @@ class DecideOperator(LifecycleOperator, SkipMixin):
         self, *, model: str, registry_uri: str, artifact_uri: str, evaluation: dict[str, Any],
         direction: str | None = None, min_relative_improvement: float = 0.0, min_absolute_improvement: float = 0.0,
         first_model_threshold: float | None = None, confidence: float | None = None, min_test_rows: int = 0,
-        spec_digest: str = "", **kwargs: Any,
+        on_tie: str = "keep", spec_digest: str = "", **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.model = model
@@ -175,7 +177,8 @@ class DecideOperator(LifecycleOperator, SkipMixin):
         self.evaluation = evaluation
         self.direction = direction
         self.rule = Promote(
-            min_relative_improvement, min_absolute_improvement, first_model_threshold, confidence, min_test_rows
+            min_relative_improvement, min_absolute_improvement, first_model_threshold, confidence, min_test_rows,
+            on_tie,
         )
         self.spec_digest = spec_digest
 

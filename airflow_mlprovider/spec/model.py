@@ -27,6 +27,8 @@ BUILTIN_METRIC_DIRECTIONS = {
     "r2": "maximize",
     "accuracy": "maximize",
     "f1": "maximize",
+    "f1_macro": "maximize",
+    "f1_weighted": "maximize",
     "roc_auc": "maximize",
 }
 
@@ -173,6 +175,7 @@ class Promote:
     first_model_threshold: float | None = None
     confidence: float | None = None
     min_test_rows: int = schema_default("promote", "min_test_rows")
+    on_tie: str = schema_default("promote", "on_tie")
 
 
 @dataclass(frozen=True)
