@@ -179,6 +179,16 @@ class Promote:
 
 
 @dataclass(frozen=True)
+class ContractTest:
+    """What `mlprovider test` runs: a sample file instead of the warehouse, sizes, the latency budget."""
+
+    sample: str | None = None
+    rows: int = schema_default("contract_test", "rows")
+    examples: int = schema_default("contract_test", "examples")
+    max_latency_ms: float = schema_default("contract_test", "max_latency_ms")
+
+
+@dataclass(frozen=True)
 class Autoscaling:
     max_instances: int
     min_instances: int = schema_default("serving", "autoscaling", "min_instances")
@@ -267,6 +277,7 @@ class ModelSpec:
     serving: Serving | None = None
     rollout: Rollout = field(default_factory=Rollout)
     notify: Notify = field(default_factory=Notify)
+    contract_test: ContractTest = field(default_factory=ContractTest)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -291,6 +302,8 @@ class ModelSpec:
             top["promote"] = Promote(**doc["promote"])
         if "notify" in doc:
             top["notify"] = Notify(**doc["notify"])
+        if "contract_test" in doc:
+            top["contract_test"] = ContractTest(**doc["contract_test"])
         if "serving" in doc:
             top["serving"] = Serving.from_dict(doc["serving"], doc["model"])
         return cls(
