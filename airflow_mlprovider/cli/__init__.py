@@ -8,7 +8,8 @@ import sys
 
 SUBCOMMANDS = {
     "validate": ("airflow_mlprovider.cli.validate", "validate spec files or folders (exit 1 on any error)"),
-    "new": ("airflow_mlprovider.cli.new", "scaffold a new model: spec, model module and schemas"),
+    "new": ("airflow_mlprovider.cli.new", "scaffold a new model: spec, model module, schemas and a test"),
+    "test": ("airflow_mlprovider.cli.test_models", "run models' contract tests: preprocess, train, load, predict"),
     "instance": ("airflow_mlprovider.cli.instance", "pick the cheapest SageMaker instance type for a need"),
     "serve": ("airflow_mlprovider.cli.serve", "run the local endpoint server on 127.0.0.1"),
     "traffic": ("airflow_mlprovider.cli.traffic", "replay rows as requests against the local endpoint server"),

@@ -186,6 +186,7 @@ class ContractTest:
     rows: int = schema_default("contract_test", "rows")
     examples: int = schema_default("contract_test", "examples")
     max_latency_ms: float = schema_default("contract_test", "max_latency_ms")
+    params: dict[str, Any] = _dict_default("contract_test", "params")
 
 
 @dataclass(frozen=True)
