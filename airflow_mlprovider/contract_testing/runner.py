@@ -35,6 +35,8 @@ REQUEST_ROWS = 20
 TRAIN_SHARE = 0.8
 #: round_trip: the fresh process gets this long (it imports pandas and the model's libraries)
 ROUND_TRIP_TIMEOUT_S = 120
+#: a generated request over the latency budget is timed again up to this many times (its fastest time counts)
+LATENCY_RETRIES = 3
 #: a shown input is cut to this many characters
 MAX_SHOWN = 2000
 
@@ -302,11 +304,18 @@ class ContractRun:
             problem = response_violation(response, validator, field_name)
             if problem:
                 raise ContractFailure(f"predict({shown(request)}): {problem}")
+            for _ in range(LATENCY_RETRIES):  # a busy machine's one slow call is not the model's latency
+                if elapsed <= budget_s:
+                    break
+                started = time.perf_counter()
+                predict(request)
+                elapsed = min(elapsed, time.perf_counter() - started)
             if elapsed > budget_s:
                 raise ContractFailure(
                     f"predict({shown(request)}) took {elapsed * 1000:.0f} ms, over contract_test.max_latency_ms "
                     f"({settings_.max_latency_ms:g})")
 
+        predict(self.state["requests"][0])  # warm-up: the first call may load lazily, it is not the latency
         try:
             answers_every_request()
         except Flaky as exc:  # e.g. a latency over budget once, not when repeated
