@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -146,7 +147,7 @@ def build_dag(spec: ModelSpec) -> DAG:
                 output_prefix=f"{run}/evaluation", label_column=ev.label, metric=ev.metric,
                 response_schema=code.response_schema, prediction_field=ev.prediction_field,
                 direction=ev.direction, max_rows=ev.max_rows, request_check_rows=ev.request_check_rows,
-                confidence=spec.promote.confidence, **common,
+                confidence=spec.promote.confidence, promote_rule=asdict(spec.promote), **common,
             )
             pr = spec.promote
             decide = DecideOperator(
