@@ -291,6 +291,8 @@ class ContractRun:
         field_name = self.spec.evaluate.prediction_field
         budget_s = settings_.max_latency_ms / 1000
 
+        slowest: list[tuple[float, dict[str, Any]]] = []  # the slowest request: timed again after the run
+
         @settings(max_examples=settings_.examples, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False)
         @given(request_strategy(self.state["request_validator"].schema))
@@ -304,23 +306,27 @@ class ContractRun:
             problem = response_violation(response, validator, field_name)
             if problem:
                 raise ContractFailure(f"predict({shown(request)}): {problem}")
-            for _ in range(LATENCY_RETRIES):  # a busy machine's one slow call is not the model's latency
-                if elapsed <= budget_s:
-                    break
-                started = time.perf_counter()
-                predict(request)
-                elapsed = min(elapsed, time.perf_counter() - started)
-            if elapsed > budget_s:
-                raise ContractFailure(
-                    f"predict({shown(request)}) took {elapsed * 1000:.0f} ms, over contract_test.max_latency_ms "
-                    f"({settings_.max_latency_ms:g})")
+            if not slowest or elapsed > slowest[0][0]:
+                slowest[:] = [(elapsed, request)]
 
         predict(self.state["requests"][0])  # warm-up: the first call may load lazily, it is not the latency
         try:
             answers_every_request()
-        except Flaky as exc:  # e.g. a latency over budget once, not when repeated
-            raise ContractFailure(f"predict() failed on a generated request, but not when it was repeated: {exc}") \
+        except Flaky as exc:  # a failure that did not repeat: show what failed the first time
+            first = getattr(exc, "exceptions", [exc])[0]
+            raise ContractFailure(f"predict() failed on a generated request, but not when it was repeated: {first}") \
                 from None
+        if not slowest or slowest[0][0] <= budget_s:
+            return
+        elapsed, request = slowest[0]
+        for _ in range(LATENCY_RETRIES):  # a busy machine's one slow call is not the model's latency
+            started = time.perf_counter()
+            predict(request)
+            elapsed = min(elapsed, time.perf_counter() - started)
+        if elapsed > budget_s:
+            raise ContractFailure(
+                f"predict({shown(request)}) took {elapsed * 1000:.0f} ms (its fastest of {LATENCY_RETRIES + 1} calls), "
+                f"over contract_test.max_latency_ms ({settings_.max_latency_ms:g})")
 
     def _round_trip(self) -> None:
         from airflow_mlprovider.contract_testing.fresh_load import plain

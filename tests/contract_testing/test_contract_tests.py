@@ -63,6 +63,17 @@ def test_a_generated_request_that_breaks_predict_is_shown_shrunk(specs: Path, ca
     assert '"area_error": 0.0' in failure and re.search(r'"mean_radius": 1\d{3}(\.\d+)?[,}]', failure), failure
 
 
+def test_a_model_slower_than_the_latency_budget_fails(specs: Path, capsys) -> None:
+    spec = specs / "tumor_classifier.model.yaml"
+    spec.write_text(spec.read_text().replace(
+        "contract_test: {sample: data/tumor_classifier.sample.csv}",
+        "contract_test: {sample: data/tumor_classifier.sample.csv, max_latency_ms: 0.001, examples: 5}"))
+    assert main(["test", str(spec)]) == 1
+    failure = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL"))
+    assert failure.startswith("FAIL tumor_classifier generated_requests")
+    assert "over contract_test.max_latency_ms (0.001)" in failure and "fastest of 4 calls" in failure
+
+
 def test_the_pytest_plugin_yields_one_item_per_check(specs: Path) -> None:
     model = specs / "models" / "tumor_classifier.py"
     model.write_text(model.read_text().replace('"probability": probability, ', ""))
