@@ -1,7 +1,8 @@
 """Diagnostic plots of an evaluation, written as PNG files.
 
 regression:      predicted vs actual, residual histogram
-classification:  ROC curve (binary labels with scores), confusion matrix
+classification:  ROC curve (binary labels with scores), confusion matrix (of the most probable class for
+                 per-class probabilities)
 
 matplotlib (Agg backend: no display on a worker), numpy and sklearn are imported inside the functions.
 """
@@ -77,6 +78,10 @@ def _residuals(y_true: Sequence[float], y_pred: Sequence[float], out: Path) -> P
 
 
 def _classification(y_true: Sequence[Any], y_pred: Sequence[Any], out: Path) -> list[Path]:
+    from airflow_mlprovider.evaluation.probabilities import is_multiclass, most_probable_labels
+
+    if is_multiclass(y_pred):  # per-class probabilities: the confusion matrix of the most probable class
+        return [_confusion_matrix(y_true, most_probable_labels(y_true, y_pred), out)]
     classes = sorted(set(y_true))
     scores = all(isinstance(p, float) for p in y_pred) and not set(y_pred) <= set(classes)
     if scores and len(classes) == 2:

@@ -73,6 +73,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.hooks.endpoint_server"]}],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.triggers.rollout", "airflow_mlprovider.triggers.shadow"]}],
         "notifications": ["airflow_mlprovider.notifications.lifecycle.LifecycleNotifier"],
+        "extra-links": ["airflow_mlprovider.operators.evaluate.EvaluationReportLink"],
         "connection-types": [
             {
                 "connection-type": "mlprovider_endpoint",

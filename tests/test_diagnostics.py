@@ -42,6 +42,19 @@ def test_hard_labels_give_confusion_matrix_only(tmp_path: Path) -> None:
     assert_png(files[0])
 
 
+def test_per_class_probabilities_give_the_confusion_matrix_of_the_most_probable_class(tmp_path: Path) -> None:
+    from airflow_mlprovider.evaluation.probabilities import most_probable_labels
+
+    y_true = [0, 1, 2, 2]
+    answered = [{"0": 0.6, "1": 0.3, "2": 0.1}, {"0": 0.1, "1": 0.8, "2": 0.1},
+                {"0": 0.7, "1": 0.1, "2": 0.2}, {"0": 0.1, "1": 0.1, "2": 0.8}]
+    assert most_probable_labels(y_true, answered) == [0, 1, 0, 2]
+    assert most_probable_labels(["b", "a"], [[0.9, 0.1], [0.2, 0.8]]) == ["a", "b"]
+    files = write_diagnostics("classification", y_true, answered, tmp_path)
+    assert [f.name for f in files] == ["confusion_matrix.png"]
+    assert_png(files[0])
+
+
 def test_problem_kind() -> None:
     assert problem_kind("rmse", [0, 1]) == "regression"
     assert problem_kind("roc_auc", [0.5, 1.5]) == "classification"

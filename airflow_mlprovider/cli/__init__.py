@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "demo": ("airflow_mlprovider.cli.demo", "run the example models locally: Airflow on PostgreSQL, the endpoint server and demo traffic"),
     "load-table": ("airflow_mlprovider.cli.load_table", "load a CSV or Parquet file as a table of the embedded DuckDB warehouse"),
     "new": ("airflow_mlprovider.cli.new", "scaffold a new model: spec, model module and schemas"),
+    "test": ("airflow_mlprovider.cli.test_models", "run models' contract tests: preprocess, train, load, predict"),
     "validate": ("airflow_mlprovider.cli.validate", "check spec files or folders; exit 1 with file:line: message for each error"),
     "instance": ("airflow_mlprovider.cli.instance", "pick the cheapest SageMaker instance type for the CPUs and memory you need"),
     "serve": ("airflow_mlprovider.cli.serve", "run the local endpoint server (model variants behind weighted routing) on 127.0.0.1"),

@@ -1,5 +1,8 @@
 """`mlprovider validate PATH...`: check spec files or folders the way the DAG factory will load them.
 
+Beyond what the factory checks (the schema, the files, the model module's functions, the prediction field in
+the response schema), the rows of a spec's `contract_test.sample` must fit its request schema.
+
 A FILE is also checked against the other specs of its folder (or of --dags-root): if an older spec already
 uses its model name, the factory keeps that one and FILE would become an invalid-spec DAG.
 """
@@ -10,6 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
+from airflow_mlprovider.contract_testing.sample import sample_problems
 from airflow_mlprovider.spec import SpecError, SpecValidationError, load_spec_file, load_specs
 from airflow_mlprovider.spec.loader import model_collisions
 
@@ -34,17 +38,20 @@ def run(args: argparse.Namespace) -> int:
         path = Path(name)
         if path.is_dir():
             result = load_specs(path, dags_root=args.dags_root, defaults_file=shared_defaults)
-            valid += len(result.specs)
             errors += [error for file_errors in result.errors.values() for error in file_errors]
+            for spec in result.specs:
+                problems = sample_problems(spec)
+                errors += problems
+                valid += not problems
         elif path.is_file():
             try:
-                load_spec_file(path, dags_root=args.dags_root, defaults_file=shared_defaults)
+                spec = load_spec_file(path, dags_root=args.dags_root, defaults_file=shared_defaults)
             except SpecValidationError as exc:
                 errors += exc.errors
             else:
-                collisions = model_collisions(path, args.dags_root or path.parent)
-                errors += collisions
-                valid += not collisions
+                problems = model_collisions(path, args.dags_root or path.parent) + sample_problems(spec)
+                errors += problems
+                valid += not problems
         else:
             errors.append(SpecError(name, None, None, "", "no such file or folder"))
     for error in errors:

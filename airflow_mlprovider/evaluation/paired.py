@@ -10,7 +10,8 @@ independent estimates. The method depends on the metric:
 | rmse                       | paired squared-error differences over rmse_c + rmse_h (delta method)   |
 | r2                         | mean squared-error difference over the test set's variance (CLT)        |
 | roc_auc (binary scores)    | DeLong's paired test (structural components from mid-ranks)            |
-| f1 (binary or macro)       | paired bootstrap over the (truth, candidate, champion) confusion cells  |
+| roc_auc (class probabilities) | DeLong per class, macro one-vs-rest, influence summed per row        |
+| f1, f1_macro, f1_weighted  | paired bootstrap over the (truth, candidate, champion) confusion cells  |
 | anything else              | paired bootstrap over rows                                              |
 
 [low, high] is the two-sided interval at `confidence`: for a candidate no better than the champion,
@@ -32,8 +33,6 @@ BOOTSTRAP_RESAMPLES = 2000
 #: resamples of the generic row bootstrap, which re-computes a (possibly slow) metric on every resample
 ROW_BOOTSTRAP_RESAMPLES = 200
 BOOTSTRAP_SEED = 0
-#: probabilities are clipped like scikit-learn's log_loss before taking logs
-PROBABILITY_EPS = 1e-15
 
 
 @dataclass(frozen=True)
@@ -109,41 +108,29 @@ def _r2(y, c, h, confidence: float) -> PairedComparison:
     )
 
 
-def _log_loss_rows(y, p):
-    """Per-row log loss: p holds P(positive class) (1-D) or one column per sorted label (2-D)."""
-    import numpy as np
+def _delong_components(scores, positive):
+    """DeLong's structural components: per positive, the share of negatives it outranks (v10); per negative,
+    the share of positives above it (v01); ties count one half. mean(v10) == mean(v01) == the AUC."""
+    from scipy.stats import rankdata
 
-    labels = np.unique(y)
-    if p.ndim == 1:
-        positive = labels[-1] if len(labels) else 1
-        q = np.clip(p.astype(float), PROBABILITY_EPS, 1 - PROBABILITY_EPS)
-        return -np.where(y == positive, np.log(q), np.log1p(-q))
-    q = np.clip(p.astype(float), PROBABILITY_EPS, 1)
-    q = q / q.sum(axis=1, keepdims=True)
-    index = np.searchsorted(labels, y)
-    return -np.log(q[np.arange(len(y)), index])
+    m, n = int(positive.sum()), int((~positive).sum())
+    all_ranks = rankdata(scores)
+    v10 = (all_ranks[positive] - rankdata(scores[positive])) / n
+    v01 = 1 - (all_ranks[~positive] - rankdata(scores[~positive])) / m
+    return v10, v01
 
 
 def _delong(y, c, h, confidence: float) -> PairedComparison:
     """DeLong, DeLong & Clarke-Pearson (1988): paired AUC difference with its variance from mid-ranks."""
     import numpy as np
-    from scipy.stats import rankdata
 
     positive = y == np.unique(y)[-1]  # the greater label, as scikit-learn takes it (any sortable labels)
     m, n = int(positive.sum()), int((~positive).sum())
     if m == 0 or n == 0:
         raise ValueError("roc_auc needs both classes in the test set")
 
-    def components(scores):
-        all_ranks = rankdata(scores)
-        pos_ranks = rankdata(scores[positive])
-        neg_ranks = rankdata(scores[~positive])
-        v10 = (all_ranks[positive] - pos_ranks) / n  # per positive: share of negatives it outranks
-        v01 = 1 - (all_ranks[~positive] - neg_ranks) / m  # per negative: share of positives above it
-        return v10, v01
-
-    v10_c, v01_c = components(c.astype(float))
-    v10_h, v01_h = components(h.astype(float))
+    v10_c, v01_c = _delong_components(c.astype(float), positive)
+    v10_h, v01_h = _delong_components(h.astype(float), positive)
     auc_c, auc_h = float(v10_c.mean()), float(v10_h.mean())
     s10 = np.cov(np.vstack([v10_c, v10_h]), ddof=1) if m > 1 else np.zeros((2, 2))
     s01 = np.cov(np.vstack([v01_c, v01_h]), ddof=1) if n > 1 else np.zeros((2, 2))
@@ -152,8 +139,48 @@ def _delong(y, c, h, confidence: float) -> PairedComparison:
     return _normal("roc_auc", m + n, auc_c, auc_h, auc_c - auc_h, math.sqrt(max(variance, 0.0)), confidence, "DeLong")
 
 
-def _f1_from_confusion(confusion, binary: bool):
-    """F1 per bootstrap draw from confusion matrices shaped (draws, classes, classes) [truth, predicted]."""
+def _ovr_delong(y, c, h, confidence: float) -> PairedComparison:
+    """Macro one-vs-rest AUC of per-class probabilities: DeLong's components per class, averaged per row.
+
+    Each row moves every class's AUC (as a positive of its own class, a negative of the others); the variance
+    of the macro gain is the sum over rows of the squared mean influence, which is DeLong's variance for one
+    class and keeps the covariance between classes that share rows.
+    """
+    import numpy as np
+
+    from airflow_mlprovider.evaluation.probabilities import probability_columns, scored_classes
+
+    index_c, matrix_c = probability_columns(y, c)
+    index_h, matrix_h = probability_columns(y, h)
+    if not np.array_equal(index_c, index_h) or matrix_c.shape != matrix_h.shape:
+        raise ValueError("candidate and champion answer different classes: their one-vs-rest AUCs do not pair")
+    classes = scored_classes(index_c, matrix_c)
+    if not classes:
+        raise ValueError("roc_auc needs at least two classes in the test set")
+    influence = np.zeros(len(y))
+    auc_c = auc_h = 0.0
+    for k in classes:
+        positive = index_c == k
+        m, n = int(positive.sum()), int((~positive).sum())
+        v10_c, v01_c = _delong_components(matrix_c[:, k], positive)
+        v10_h, v01_h = _delong_components(matrix_h[:, k], positive)
+        auc_c, auc_h = auc_c + float(v10_c.mean()), auc_h + float(v10_h.mean())
+        d10, d01 = v10_c - v10_h, v01_c - v01_h
+        # sqrt(m (m - 1)): the sum of squares is then DeLong's unbiased variance for a single class
+        influence[positive] += (d10 - d10.mean()) / math.sqrt(m * max(m - 1, 1))
+        influence[~positive] += (d01 - d01.mean()) / math.sqrt(n * max(n - 1, 1))
+    k = len(classes)
+    se = math.sqrt(float(np.sum((influence / k) ** 2)))
+    return _normal("roc_auc", len(y), auc_c / k, auc_h / k, (auc_c - auc_h) / k, se, confidence,
+                   f"DeLong per class, macro one-vs-rest over {k} classes")
+
+
+def _f1_from_confusion(confusion, average: str):
+    """F1 per bootstrap draw from confusion matrices shaped (draws, classes, classes) [truth, predicted].
+
+    average: "binary" (the greater label), "macro" (mean over the classes in the truth or the predictions)
+    or "weighted" (weighted by the truth's count per class), as scikit-learn computes them.
+    """
     import numpy as np
 
     tp = np.diagonal(confusion, axis1=1, axis2=2).astype(float)
@@ -161,25 +188,30 @@ def _f1_from_confusion(confusion, binary: bool):
     actual = confusion.sum(axis=2)
     denominator = predicted + actual
     f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return f1[:, -1] if binary else f1.mean(axis=1)
+    if average == "binary":
+        return f1[:, -1]
+    if average == "weighted":
+        return (f1 * actual).sum(axis=1) / np.maximum(actual.sum(axis=1), 1)
+    present = denominator > 0  # a class only the other model predicts is not this model's class
+    return f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
-def _f1(y, c, h, confidence: float) -> PairedComparison:
+def _f1(metric: str, y, c, h, confidence: float) -> PairedComparison:
     """Paired bootstrap on the joint (truth, candidate, champion) cells: exact resampling at any row count."""
     import numpy as np
 
     labels = np.unique(np.concatenate([y, c, h]))
     k = len(labels)
-    binary = k <= 2
+    average = {"f1_macro": "macro", "f1_weighted": "weighted"}.get(metric) or ("binary" if k <= 2 else "macro")
     cells = (np.searchsorted(labels, y) * k + np.searchsorted(labels, c)) * k + np.searchsorted(labels, h)
     counts = np.bincount(cells, minlength=k**3)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     draws = np.vstack([counts[None, :], rng.multinomial(len(y), counts / counts.sum(), size=BOOTSTRAP_RESAMPLES)])
     joint = draws.reshape(-1, k, k, k)  # [draw, truth, candidate, champion]
-    f1_c = _f1_from_confusion(joint.sum(axis=3), binary)
-    f1_h = _f1_from_confusion(joint.sum(axis=2), binary)
+    f1_c = _f1_from_confusion(joint.sum(axis=3), average)
+    f1_h = _f1_from_confusion(joint.sum(axis=2), average)
     return _bootstrap_result(
-        "f1", len(y), f1_c[0], f1_h[0], f1_c[0] - f1_h[0], f1_c[1:] - f1_h[1:], confidence,
+        metric, len(y), f1_c[0], f1_h[0], f1_c[0] - f1_h[0], f1_c[1:] - f1_h[1:], confidence,
         "paired bootstrap over confusion cells",
     )
 
@@ -214,6 +246,17 @@ def _row_bootstrap(
     )
 
 
+def _array(predictions: Sequence[Any]):
+    """Predictions as an array: numbers 1-D, per-class lists 2-D, per-class objects a 1-D array of dicts."""
+    import numpy as np
+
+    if len(predictions) and isinstance(predictions[0], dict):
+        array = np.empty(len(predictions), dtype=object)
+        array[:] = list(predictions)
+        return array
+    return np.asarray(predictions)
+
+
 def paired_comparison(
     metric: str,
     y_true: Sequence[Any],
@@ -226,12 +269,15 @@ def paired_comparison(
 ) -> PairedComparison:
     """The candidate's gain over the champion on the same rows, with a one-sided bound at `confidence`.
 
-    `score` is the metric function, needed only for metrics without a closed form (custom ones, multiclass
-    roc_auc): they are bootstrapped over rows.
+    `score` is the metric function, needed only for metrics without a closed form (custom ones): they are
+    bootstrapped over rows. Probabilities for roc_auc and log_loss are one score a row (binary) or per-class
+    lists / objects keyed by label (evaluation.probabilities).
     """
     import numpy as np
 
-    y, c, h = np.asarray(y_true), np.asarray(candidate), np.asarray(champion)
+    from airflow_mlprovider.evaluation.probabilities import is_multiclass, log_loss_rows
+
+    y, c, h = np.asarray(y_true), _array(candidate), _array(champion)
     if not (len(y) == len(c) == len(h)):
         raise ValueError(f"paired rows differ in length: truth {len(y)}, candidate {len(c)}, champion {len(h)}")
     if len(y) < 2:
@@ -255,11 +301,13 @@ def paired_comparison(
             comparison.gain, comparison.low, comparison.high, confidence, comparison.method,
         )
     if metric == "log_loss":
-        return _mean_difference(metric, _log_loss_rows(y, c), _log_loss_rows(y, h), confidence)
-    if metric == "roc_auc" and c.ndim == 1 and len(np.unique(y)) == 2:
+        return _mean_difference(metric, log_loss_rows(y, c), log_loss_rows(y, h), confidence)
+    if metric == "roc_auc" and is_multiclass(c):
+        return _ovr_delong(y, c, h, confidence)
+    if metric == "roc_auc" and len(np.unique(y)) == 2:
         return _delong(y, c, h, confidence)
-    if metric == "f1":
-        return _f1(y, c, h, confidence)
+    if metric in ("f1", "f1_macro", "f1_weighted"):
+        return _f1(metric, y, c, h, confidence)
     if score is None:
         raise ValueError(f"metric {metric!r} has no closed-form paired interval: pass its score function")
     return _row_bootstrap(metric, score, direction, y, c, h, confidence)

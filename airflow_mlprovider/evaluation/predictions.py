@@ -160,9 +160,11 @@ def _batch_values(output: Any, prediction_field: str, rows: int) -> list[Any]:
 
 
 def agree(row: Any, batch: Any) -> bool:
-    """Whether a per-row and a batch prediction are the same (numbers and lists of numbers within tolerance)."""
+    """Whether a per-row and a batch prediction are the same (numbers, and lists or objects of them, within tolerance)."""
     if isinstance(row, (list, tuple)) and isinstance(batch, (list, tuple)):
         return len(row) == len(batch) and all(agree(r, b) for r, b in zip(row, batch))
+    if isinstance(row, dict) and isinstance(batch, dict):  # e.g. per-class probabilities keyed by label
+        return row.keys() == batch.keys() and all(agree(row[k], batch[k]) for k in row)
     numeric = (int, float)
     if isinstance(row, numeric) and isinstance(batch, numeric) and not isinstance(row, bool):
         return abs(float(batch) - float(row)) <= BATCH_ATOL + BATCH_RTOL * abs(float(row))

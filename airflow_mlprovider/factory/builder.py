@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -148,7 +149,7 @@ def build_dag(spec: ModelSpec) -> DAG:
                 output_prefix=f"{run}/evaluation", label_column=ev.label, metric=ev.metric,
                 response_schema=code.response_schema, prediction_field=ev.prediction_field,
                 direction=ev.direction, max_rows=ev.max_rows, request_check_rows=ev.request_check_rows,
-                confidence=spec.promote.confidence, **common,
+                confidence=spec.promote.confidence, promote_rule=asdict(spec.promote), **common,
             )
             pr = spec.promote
             decide = DecideOperator(
@@ -157,7 +158,7 @@ def build_dag(spec: ModelSpec) -> DAG:
                 min_relative_improvement=pr.min_relative_improvement,
                 min_absolute_improvement=pr.min_absolute_improvement,
                 first_model_threshold=pr.first_model_threshold, confidence=pr.confidence,
-                min_test_rows=pr.min_test_rows, spec_digest=digest, **common,
+                min_test_rows=pr.min_test_rows, on_tie=pr.on_tie, spec_digest=digest, **common,
             )
         with TaskGroup("promote", tooltip="register the version; deploy it at 0 % and health-check it"):
             # without serving, the champion pointer moves at registration

@@ -52,8 +52,12 @@ class LifecycleNotifier(BaseNotifier):
         failed = str(getattr(ti, "state", "")).endswith("failed") or context.get("exception") is not None
         self.send(self.message, alert=failed)
 
-    def event(self, model: str, event: str, message: str, *, alert: bool = False) -> None:
-        """Report lifecycle `event` (e.g. 'rollout.advance', 'rollback') of `model`."""
+    def event(self, model: str, event: str, message: str, *, alert: bool = False, link: str | None = None) -> None:
+        """Report lifecycle `event` (e.g. 'rollout.advance', 'rollback') of `model`; `link`: a report's URI."""
+        if link:
+            from airflow_mlprovider.evaluation.report import report_link
+
+            message += f"\nreport: {report_link(link)}"
         self.send(f"[{model}] {event}: {message}", alert=alert)
 
     def send(self, text: str, *, alert: bool = False) -> None:

@@ -13,14 +13,45 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import SkipMixin
+from airflow.sdk import BaseOperatorLink, SkipMixin
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_mlprovider.operators.base import LifecycleOperator, join_uri
 from airflow_mlprovider.operators.register import candidate_version
-from airflow_mlprovider.registry.rules import judge_candidate, may_replace
+from airflow_mlprovider.registry.rules import PromotionDecision, judge_candidate, may_replace
 from airflow_mlprovider.registry.store import ModelRegistry
 from airflow_mlprovider.spec.model import Promote, metric_direction
+
+
+class EvaluationReportLink(BaseOperatorLink):
+    """The evaluate task's "Evaluation report" button: report.html of its run (XCom `report_uri`).
+
+    A local artifact root links the file:// URI (a browser on the same machine opens it); an s3:// one links the
+    object's page in the S3 console (from which it opens or downloads; a presigned URL would expire).
+    """
+
+    name = "Evaluation report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        from airflow_mlprovider.evaluation.report import report_link
+
+        uri = XCom.get_value(ti_key=ti_key, key="report_uri")
+        return report_link(uri) if uri else ""
+
+
+def judge_evaluation(evaluation: dict[str, Any], direction: str | None, rule: Promote) -> PromotionDecision:
+    """The promotion rule applied to an evaluation result (the decide task's verdict, shown by the report too)."""
+    champion = evaluation["champion"]
+    return judge_candidate(
+        _metric_or_nan(evaluation["candidate"]["value"]),
+        None if champion is None else _metric_or_nan(champion["value"]),
+        metric_direction(evaluation["candidate"]["metric"], direction),
+        rule,
+        evaluation.get("comparison"),
+        evaluation.get("test_rows"),
+    )
 
 
 class EvaluateOperator(LifecycleOperator):
@@ -39,27 +70,33 @@ class EvaluateOperator(LifecycleOperator):
     :param registry_uri: the model's registry root (`<artifact_root>/<model>`): its champion is scored too.
     :param output_prefix: folder URI for metrics.json and diagnostic plots; templated.
     :param label_column: the test set's truth column (removed from each request).
-    :param metric: rmse, mae, mape, r2, accuracy, f1, roc_auc, log_loss or "module:function".
+    :param metric: rmse, mae, mape, r2, accuracy, f1, f1_macro, f1_weighted, roc_auc,
+        log_loss or "module:function".
     :param response_schema: path of the response JSON Schema.
     :param prediction_field: the response field compared with the label.
     :param direction: "maximize" or "minimize" (built-in metrics know theirs).
     :param max_rows: without load_batch, score at most this many test rows (a seeded sample).
     :param request_check_rows: with load_batch, this many rows also go through predict(request).
     :param confidence: the confidence of the reported interval of the gain (the promotion rule's, if any).
+    :param promote_rule: the promotion rule's fields (`spec.model.Promote`), for the verdict the report shows;
+        None: the report has no verdict (decide still judges).
     :return: `{"rows", "test_rows", "candidate": {"metric", "value", "schema_violations", "path"},
         "champion": {...} | None, "comparison": {"gain", "low", "high", "confidence", "method", ...} | None,
-        "metrics_uri", "plots"}`.
+        "metrics_uri", "plots", "report_uri"}`; report.html (self-contained) and report.md are written beside
+        metrics.json, and the task's "Evaluation report" extra link opens report.html.
     """
 
     template_fields: Sequence[str] = ("test_uri", "artifact_uri", "manifest_digest", "registry_uri", "output_prefix")
+    operator_extra_links = (EvaluationReportLink(),)
 
     def __init__(
         self, *, test_uri: str, artifact_uri: str, manifest_digest: str, registry_uri: str, output_prefix: str,
         label_column: str, metric: str, response_schema: str, prediction_field: str = "prediction",
         direction: str | None = None, max_rows: int = 5000, request_check_rows: int = 100,
-        confidence: float | None = None, **kwargs: Any,
+        confidence: float | None = None, promote_rule: dict[str, Any] | None = None, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.promote_rule = promote_rule
         self.test_uri = test_uri
         self.artifact_uri = artifact_uri
         self.manifest_digest = manifest_digest
@@ -121,18 +158,36 @@ class EvaluateOperator(LifecycleOperator):
                 if result["champion"]["schema_violations"]:  # a champion that breaks the contract is replaceable
                     self.log.warning("champion %s: %s", champion.version_id, "; ".join(result["champion"]["messages"]))
 
-            plots = []
+            plots, pngs = [], {}
             out = self.store(self.output_prefix)
             for path in write_diagnostics(problem_kind(self.metric, y_true), y_true, y_pred, local / "plots"):
                 uri = join_uri(self.output_prefix, path.name)
                 out.put_file(str(path), uri)
                 plots.append(uri)
+                pngs[path.name] = path.read_bytes()
         result["metrics_uri"] = join_uri(self.output_prefix, "metrics.json")
         result["plots"] = plots
         metrics_file = {**result, "direction": self.direction}
         out.write_bytes(result["metrics_uri"], json.dumps(metrics_file, indent=2).encode())
+        result["report_uri"] = self._write_report(result, pngs, context, out)
         self.log.info("evaluation: %s", json.dumps(result))
         return result
+
+    def _write_report(self, result: dict[str, Any], pngs: dict[str, bytes], context: Any, out: Any) -> str:
+        """report.md and report.html beside metrics.json, the headline in the task log; the HTML's URI."""
+        from airflow_mlprovider.evaluation.report import headline, render_html, render_markdown
+
+        verdict = None
+        if self.promote_rule is not None:
+            decision = judge_evaluation(result, self.direction, Promote(**self.promote_rule))
+            verdict = {"promote": decision.promote, "reason": decision.reason}
+        model, run_id = self.registry_uri.rstrip("/").rsplit("/", 1)[-1], context["run_id"]  # <root>/<model>
+        markdown = render_markdown(model, run_id, result, verdict, list(pngs))
+        out.write_bytes(join_uri(self.output_prefix, "report.md"), markdown.encode())
+        report_uri = join_uri(self.output_prefix, "report.html")
+        out.write_bytes(report_uri, render_html(model, run_id, result, verdict, pngs).encode())
+        self.log.info("%s\n%s\nreport: %s", headline(result, verdict), markdown, report_uri)
+        return report_uri
 
 
 def _metric_or_nan(value: float | None) -> float:
@@ -156,6 +211,7 @@ class DecideOperator(LifecycleOperator, SkipMixin):
     :param confidence: promote only when the margins hold for the lower end of the gain's interval at this
         confidence (the evaluation's paired comparison); None: for the point estimates.
     :param min_test_rows: below this many test rows no candidate replaces a champion.
+    :param on_tie: "keep" or "promote": what a candidate whose metric equals the champion's does.
     :param spec_digest: recorded with the version (the factory passes the spec's hash).
     :return: `{"promote", "reason", "version_id"}`.
     """
@@ -166,7 +222,7 @@ class DecideOperator(LifecycleOperator, SkipMixin):
         self, *, model: str, registry_uri: str, artifact_uri: str, evaluation: dict[str, Any],
         direction: str | None = None, min_relative_improvement: float = 0.0, min_absolute_improvement: float = 0.0,
         first_model_threshold: float | None = None, confidence: float | None = None, min_test_rows: int = 0,
-        spec_digest: str = "", **kwargs: Any,
+        on_tie: str = "keep", spec_digest: str = "", **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.model = model
@@ -175,31 +231,30 @@ class DecideOperator(LifecycleOperator, SkipMixin):
         self.evaluation = evaluation
         self.direction = direction
         self.rule = Promote(
-            min_relative_improvement, min_absolute_improvement, first_model_threshold, confidence, min_test_rows
+            min_relative_improvement, min_absolute_improvement, first_model_threshold, confidence, min_test_rows,
+            on_tie,
         )
         self.spec_digest = spec_digest
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_mlprovider.evaluation.report import headline
+
         evaluation = self.evaluation
         store = self.store(self.registry_uri)
         registry = ModelRegistry(store, self.registry_uri)
         candidate = candidate_version(self.model, self.artifact_uri, evaluation, context, store, self.spec_digest)
         champion = evaluation["champion"]
-        decision = judge_candidate(
-            _metric_or_nan(evaluation["candidate"]["value"]),
-            None if champion is None else _metric_or_nan(champion["value"]),
-            metric_direction(evaluation["candidate"]["metric"], self.direction),
-            self.rule,
-            evaluation.get("comparison"),
-            evaluation.get("test_rows"),
-        )
+        decision = judge_evaluation(evaluation, self.direction, self.rule)
         promote, reason, event = decision.promote, decision.reason, "rejected"
         if promote:
             allowed, why = may_replace(registry.champion(), candidate)
             if not allowed:
                 promote, reason, event = False, why, "not_promoted_backfill"
         result = {"promote": promote, "reason": reason, "version_id": candidate.version_id}
-        self.announce(self.model, "decide", f"{candidate.version_id}: {reason}")
+        self.notifier.event(
+            self.model, "decide", f"{candidate.version_id}: {reason}\n{headline(evaluation, result)}",
+            link=evaluation.get("report_uri"),
+        )
         if promote:
             return result
 

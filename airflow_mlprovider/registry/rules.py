@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from airflow_mlprovider.spec.model import Promote
 
 DIRECTIONS = ("minimize", "maximize")
+#: metrics this close (relative) are a tie: the same predictions scored by different float summation orders
+TIE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ def judge_candidate(
     Relative and absolute margins must both hold; a margin of 0 means "strictly better".
     A non-finite candidate metric is never promoted. With `policy.confidence`, the margins must hold for
     the lower confidence bound of the paired gain (`comparison`, from evaluation.paired), not only for the
-    point estimate. Below `policy.min_test_rows` test rows only a first model is promoted.
+    point estimate. Below `policy.min_test_rows` test rows only a first model is promoted. A candidate that
+    ties the champion (within TIE_TOLERANCE) is kept, or promoted with `policy.on_tie == "promote"`: margins
+    and bounds measure improvement, and nothing improves on a perfect champion.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
@@ -87,6 +91,12 @@ def judge_candidate(
         reason = f"champion metric is {champion_metric} on this test set; candidate {_num(candidate_metric)} is finite"
         return PromotionDecision(True, reason, None)
     gain = _gain(candidate_metric, champion_metric, direction)
+    if policy.on_tie == "promote" and math.isclose(candidate_metric, champion_metric, rel_tol=TIE_TOLERANCE):
+        reason = (
+            f"candidate {_num(candidate_metric)} ties champion {_num(champion_metric)} ({direction}); "
+            "promote.on_tie: promote -> promote the newer model"
+        )
+        return PromotionDecision(True, reason, gain)
     if policy.confidence is not None:
         return _judge_bound(candidate_metric, champion_metric, direction, policy, gain, comparison)
     relative = _relative(gain, champion_metric)

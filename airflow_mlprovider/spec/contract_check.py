@@ -1,10 +1,16 @@
-"""Check a model module against the contract by reading its source: importing it at parse time would pull in
-pandas, sklearn and whatever else the model needs, in the dag-processor, every 30 seconds."""
+"""Static contract checks, cheap enough for every DAG parse.
+
+The model module is checked by reading its source: importing it at parse time would pull in pandas, sklearn
+and whatever else the model needs, in the dag-processor, every 30 seconds. The response schema is checked
+for the field evaluate scores. What needs the model to run is `mlprovider test` (contract_testing/).
+"""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from airflow_mlprovider.contract import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
 from airflow_mlprovider.spec.errors import SpecError
@@ -69,3 +75,42 @@ def _accepts(args: ast.arguments, arity: int) -> bool:
     required_keyword_only = sum(default is None for default in args.kw_defaults)
     enough = positional >= arity or args.vararg is not None
     return enough and required <= arity and required_keyword_only == 0
+
+
+def _branches(schema: Any, root: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    """The schema and the sub-schemas every valid document must also satisfy: allOf branches, local $refs."""
+    if not isinstance(schema, dict) or depth > 8:
+        return
+    yield schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part) if isinstance(target, dict) else None
+        yield from _branches(target, root, depth + 1)
+    for branch in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
+        yield from _branches(branch, root, depth + 1)
+
+
+def prediction_field_problem(schema: Any, field: str, schema_file: str) -> str | None:
+    """Why `field` (evaluate.prediction_field) is not a required property of the response schema, or None.
+
+    evaluate reads that field from every response; a schema that does not promise it lets a model pass the
+    serving contract while evaluate fails at the end of a run.
+    """
+    branches = list(_branches(schema, schema))
+    declared = any(isinstance(b.get("properties"), dict) and field in b["properties"] for b in branches)
+    required = any(isinstance(b.get("required"), list) and field in b["required"] for b in branches)
+    if declared and required:
+        return None
+    properties = sorted({name for b in branches if isinstance(b.get("properties"), dict) for name in b["properties"]})
+    if not declared:
+        return (
+            f"{field!r} is not a property of the response schema {schema_file} (properties: "
+            f"{', '.join(properties) or 'none'}): evaluate scores this field of every response; "
+            "set evaluate.prediction_field to one of them or add it to the schema"
+        )
+    return (
+        f"{field!r} is not required by the response schema {schema_file}: add it to the schema's \"required\" "
+        "list, so a response without it breaks the contract when it is served, not when evaluate reads it"
+    )

@@ -19,8 +19,9 @@ PATTERN_WORDS = {
     "^ml\\.": "a SageMaker instance type such as ml.m5.large",
     "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$":
         "letters and digits joined by - (no _, no - at either end, at most 63 characters: SageMaker's endpoint names)",
-    "^(rmse|mae|mape|r2|accuracy|f1|roc_auc|log_loss|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*)$":
-        "one of rmse, mae, mape, r2, accuracy, f1, roc_auc, log_loss, or 'module:function' for your own metric",
+    "^(rmse|mae|mape|r2|accuracy|f1|f1_macro|f1_weighted|roc_auc|log_loss|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*)$":
+        "one of rmse, mae, mape, r2, accuracy, f1, f1_macro, f1_weighted, roc_auc, log_loss, or 'module:function' "
+        "for your own metric",
 }
 
 _TYPE_WORDS = {

@@ -26,7 +26,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from airflow_mlprovider.spec.contract_check import check_model_module
+from airflow_mlprovider.spec.contract_check import check_model_module, prediction_field_problem
 from airflow_mlprovider.spec.errors import (
     SpecError,
     SpecValidationError,
@@ -43,7 +43,10 @@ SCHEMA_FILE = Path(__file__).with_name("spec.schema.json")
 # Keys that describe one model: a defaults file shared by many specs may not set them.
 SPEC_ONLY_KEYS = ("model", "description", "data", "code", "evaluate")
 SERVING_KEYS = ("serving", "rollout")
-_SPEC_PATHS = (("code", "module"), ("code", "request_schema"), ("code", "response_schema"), ("data", "dbt", "project"))
+_SPEC_PATHS = (
+    ("code", "module"), ("code", "request_schema"), ("code", "response_schema"), ("data", "dbt", "project"),
+    ("contract_test", "sample"),
+)
 # Work limits of one spec (and of the defaults file). A real spec is 20-40 lines, a few hundred YAML nodes.
 MAX_SPEC_BYTES = 256 * 1024
 MAX_YAML_NODES = 20_000  # counted with every alias expanded: what json/jsonschema/DAG serialization walk
@@ -547,6 +550,12 @@ def _model_file_problems(doc: dict[str, Any], path_problems: set[Path_]) -> Iter
                 where = format_path(tuple(error.absolute_path)) or "the request"
                 yield ("serving", "example_requests", i), (
                     f"does not fit the request schema: {where}: {error.message}")
+    if "response_schema" in schemas:
+        where = ("evaluate", "prediction_field")
+        field = _get(doc, where) if _has(doc, where) else schema_default(*where)
+        problem = prediction_field_problem(schemas["response_schema"], field, doc["code"]["response_schema"])
+        if problem:
+            yield where, problem  # located at the key, or at `evaluate:` when the default is used
     if ("code", "module") not in path_problems:
         yield from check_model_module(doc["code"]["module"])
 

@@ -27,6 +27,8 @@ BUILTIN_METRIC_DIRECTIONS = {
     "r2": "maximize",
     "accuracy": "maximize",
     "f1": "maximize",
+    "f1_macro": "maximize",
+    "f1_weighted": "maximize",
     "roc_auc": "maximize",
 }
 
@@ -173,6 +175,18 @@ class Promote:
     first_model_threshold: float | None = None
     confidence: float | None = None
     min_test_rows: int = schema_default("promote", "min_test_rows")
+    on_tie: str = schema_default("promote", "on_tie")
+
+
+@dataclass(frozen=True)
+class ContractTest:
+    """What `mlprovider test` runs: a sample file instead of the warehouse, sizes, the latency budget."""
+
+    sample: str | None = None
+    rows: int = schema_default("contract_test", "rows")
+    examples: int = schema_default("contract_test", "examples")
+    max_latency_ms: float = schema_default("contract_test", "max_latency_ms")
+    params: dict[str, Any] = _dict_default("contract_test", "params")
 
 
 @dataclass(frozen=True)
@@ -285,6 +299,7 @@ class ModelSpec:
     rollout: Rollout = field(default_factory=Rollout)
     shadow: Shadow | None = None  # None: no shadow stage
     notify: Notify = field(default_factory=Notify)
+    contract_test: ContractTest = field(default_factory=ContractTest)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -309,6 +324,8 @@ class ModelSpec:
             top["promote"] = Promote(**doc["promote"])
         if "notify" in doc:
             top["notify"] = Notify(**doc["notify"])
+        if "contract_test" in doc:
+            top["contract_test"] = ContractTest(**doc["contract_test"])
         if "serving" in doc:
             top["serving"] = Serving.from_dict(doc["serving"], doc["model"])
         if "shadow" in doc:

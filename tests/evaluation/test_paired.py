@@ -34,6 +34,19 @@ def labels(rng: np.random.Generator, n: int, right_c: float, right_h: float, cla
     return y, c, h
 
 
+def multiclass(rng: np.random.Generator, n: int, signal_c: float, signal_h: float, classes: int = 3):
+    """Per-class probabilities (softmax of a signal on the true class plus noise), rows sharing a difficulty."""
+    y = rng.integers(0, classes, n)
+    hard = rng.normal(0, 1, n)[:, None]
+
+    def probabilities(signal: float):
+        logits = signal * np.eye(classes)[y] + hard * rng.normal(0, 1, (n, classes)) + rng.normal(0, 1, (n, classes))
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    return y, probabilities(signal_c), probabilities(signal_h)
+
+
 CASES = {
     "rmse": ("minimize", lambda rng, n, better: regression(rng, n, 1.0 - better, 1.0)),
     "mae": ("minimize", lambda rng, n, better: regression(rng, n, 1.0 - better, 1.0)),
@@ -44,6 +57,9 @@ CASES = {
     "accuracy": ("maximize", lambda rng, n, better: labels(rng, n, 0.6 + better, 0.6)),
     "f1": ("maximize", lambda rng, n, better: labels(rng, n, 0.6 + better, 0.6)),
     "f1-binary": ("maximize", lambda rng, n, better: labels(rng, n, 0.6 + better, 0.6, classes=2)),
+    "f1_weighted": ("maximize", lambda rng, n, better: labels(rng, n, 0.6 + better, 0.6)),
+    "roc_auc-multiclass": ("maximize", lambda rng, n, better: multiclass(rng, n, 1.0 + 3 * better, 1.0)),
+    "log_loss-multiclass": ("minimize", lambda rng, n, better: multiclass(rng, n, 1.0 + 3 * better, 1.0)),
 }
 
 

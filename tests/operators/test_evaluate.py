@@ -76,6 +76,47 @@ def test_first_model_is_scored_alone_with_plots_and_metrics_file(spec, upstream)
     assert result["plots"] == [f"{run}/predicted_vs_actual.png", f"{run}/residuals.png"]
     for uri in result["plots"]:
         assert store.read_bytes(uri)[:8] == PNG_SIGNATURE
+    # the readable report beside it: no verdict without the rule, plots embedded (HTML) or linked (Markdown)
+    assert result["report_uri"] == f"{run}/report.html"
+    page = store.read_bytes(result["report_uri"]).decode()
+    assert "rmse: candidate 0 (no champion yet)" in page and page.count("data:image/png;base64,") == 2
+    markdown = store.read_bytes(f"{run}/report.md").decode()
+    assert "![residuals.png](residuals.png)" in markdown and "## Verdict" not in markdown
+
+
+def test_the_report_shows_both_models_the_interval_and_the_rules_verdict(spec, upstream, tmp_path) -> None:
+    from dataclasses import asdict
+
+    from airflow_mlprovider.operators.evaluate import EvaluationReportLink
+    from airflow_mlprovider.spec.model import Promote
+
+    champion_id = crown(spec, tmp_path, bias=0.5, day=5)
+    context = make_context(upstream, utc(2024, 1, 10))
+    results, ev = context["ti"].xcoms, spec["evaluate"]
+    operator = EvaluateOperator(
+        task_id="evaluate", test_uri=results["split"]["test_uri"], artifact_uri=results["train"]["artifact_uri"],
+        manifest_digest=digest_of(results["train"]["artifact_uri"]), registry_uri=f"{spec['artifact_root']}/linear",
+        output_prefix=f"{spec['artifact_root']}/linear/runs/r/evaluation", label_column=ev["label"],
+        metric=ev["metric"], response_schema=spec["code"]["response_schema"], confidence=0.95,
+        promote_rule=asdict(Promote(confidence=0.95, min_relative_improvement=0.01)),
+    )
+    assert [link.name for link in operator.operator_extra_links] == ["Evaluation report"]
+    assert isinstance(operator.operator_extra_links[0], EvaluationReportLink)
+    result = operator.execute(context)
+    markdown = FilesystemArtifactStore().read_bytes(result["report_uri"].replace(".html", ".md")).decode()
+    assert f"| version | this run | {champion_id} |" in markdown
+    assert "| rmse | 0 | 0.5 |" in markdown and "95% interval [" in markdown
+    assert "## Verdict\n\nPromote: candidate 0 vs champion 0.5 (minimize) on 40 paired rows" in markdown
+    page = FilesystemArtifactStore().read_bytes(result["report_uri"]).decode()
+    assert '<p class="promote"><b>Promote</b>' in page and "-&gt; PROMOTE" in page
+
+
+def test_report_links_open_local_files_and_s3_objects_in_the_console() -> None:
+    from airflow_mlprovider.evaluation.report import report_link
+
+    assert report_link("file:///a/b/report.html") == "file:///a/b/report.html"
+    assert report_link("s3://bucket/m/runs/r 1/evaluation/report.html") == (
+        "https://s3.console.aws.amazon.com/s3/object/bucket?prefix=m/runs/r%201/evaluation/report.html")
 
 
 def test_candidate_and_champion_scored_on_the_same_rows(spec, upstream, tmp_path) -> None:
@@ -173,6 +214,18 @@ def test_better_candidate_proceeds(spec, upstream, tmp_path) -> None:
     assert result["version_id"].startswith("20240110T000000-")
     assert context["ti"].pushed == {}
     assert registry_of(spec).get(result["version_id"]) is None  # REGISTER records it, not DECIDE
+
+
+def test_the_decision_is_notified_with_the_figures_and_the_report(spec, upstream, tmp_path, caplog) -> None:
+    import logging
+
+    crown(spec, tmp_path, bias=0.0, day=5)
+    context = evaluated_context(spec, upstream, 10)
+    with caplog.at_level(logging.INFO, logger="airflow_mlprovider.notifications.lifecycle"):
+        decide_in_dag(spec, context).execute(context)
+    [message] = [r.getMessage() for r in caplog.records if "] decide:" in r.getMessage()]
+    assert "rmse: candidate 0 vs champion" in message and "-> PROMOTE" in message
+    assert message.endswith(f"report: {context['ti'].xcoms['evaluate']['report_uri']}")
 
 
 def test_worse_candidate_is_registered_rejected_and_downstream_skipped(spec, tmp_path) -> None:

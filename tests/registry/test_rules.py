@@ -137,3 +137,37 @@ def test_small_test_sets_never_replace_a_champion_but_a_first_model_is_promoted(
         0.5, 1.0, "minimize", policy, None, test_rows=48).reason
     assert judge_candidate(0.5, None, "minimize", policy, None, test_rows=48).promote
     assert judge_candidate(0.5, 1.0, "minimize", policy, None, test_rows=500).promote
+
+
+def test_a_tiny_test_set_with_a_perfect_champion_does_not_freeze_promotion() -> None:
+    """48 test rows, champion at accuracy 1.0: no margin can be beaten; on_tie: promote lets an equal model in."""
+    import numpy as np
+
+    from airflow_mlprovider.evaluation.paired import paired_comparison
+
+    y = np.arange(48) % 3
+    perfect, one_miss = y.copy(), y.copy()
+    one_miss[0] = 1
+    for confidence in (None, 0.95):
+        kept = Promote(confidence=confidence, min_relative_improvement=0.01)
+        ties = replace(kept, on_tie="promote")
+        tie = paired_comparison("accuracy", y, perfect, perfect, direction="maximize", confidence=confidence or 0.95)
+        assert not judge_candidate(1.0, 1.0, "maximize", kept, tie.to_dict(), test_rows=48).promote
+        decision = judge_candidate(1.0, 1.0, "maximize", ties, tie.to_dict(), test_rows=48)
+        assert decision.promote and "ties champion 1" in decision.reason
+        worse = paired_comparison("accuracy", y, one_miss, perfect, direction="maximize", confidence=0.95)
+        assert not judge_candidate(worse.candidate, 1.0, "maximize", ties, worse.to_dict(), test_rows=48).promote
+    # a perfect (zero) rmse is tied the same way, and min_test_rows still comes first
+    assert judge_candidate(0.0, 0.0, "minimize", Promote(on_tie="promote")).promote
+    assert not judge_candidate(1.0, 1.0, "maximize", Promote(on_tie="promote", min_test_rows=100), test_rows=48).promote
+
+
+@given(finite, finite, st.sampled_from(["minimize", "maximize"]), margin, margin)
+def test_on_tie_changes_nothing_but_ties(candidate: float, champion: float, direction: str, relative: float,
+                                         absolute: float) -> None:
+    keep = Promote(min_relative_improvement=relative, min_absolute_improvement=absolute)
+    ties = replace(keep, on_tie="promote")
+    if not math.isclose(candidate, champion, rel_tol=1e-9):
+        assert judge_candidate(candidate, champion, direction, keep) == judge_candidate(candidate, champion, direction, ties)
+    else:
+        assert judge_candidate(candidate, champion, direction, ties).promote
