@@ -239,6 +239,23 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class Monitor:
+    """The monitoring DAG's schedule and windows; its thresholds stay in the raw section (monitoring.Thresholds)."""
+
+    enabled: bool = schema_default("monitor", "enabled")
+    schedule: str = schema_default("monitor", "schedule")
+    window_s: float = seconds(schema_default("monitor", "window"))
+    baseline_s: float = seconds(schema_default("monitor", "baseline"))
+    features: tuple[str, ...] = _tuple_default("monitor", "features")
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any]) -> Monitor:
+        known = {"enabled", "schedule", "window", "baseline", "features"}
+        return cls(**_set({k: v for k, v in section.items() if k in known},
+                          {"window": "window_s", "baseline": "baseline_s"}, tuples=("features",)))
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model's whole lifecycle spec, defaults merged and paths made absolute."""
 
@@ -264,6 +281,7 @@ class ModelSpec:
     serving: Serving | None = None
     rollout: Rollout = field(default_factory=Rollout)
     notify: Notify = field(default_factory=Notify)
+    monitor: Monitor = field(default_factory=Monitor)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -304,6 +322,7 @@ class ModelSpec:
             default_args=DefaultArgs.from_dict(doc.get("default_args", {})),
             train=Train.from_dict(doc.get("train", {})),
             rollout=Rollout.from_dict(doc.get("rollout", {})),
+            monitor=Monitor.from_dict(doc.get("monitor", {})),
             raw=doc,
             **top,
         )
