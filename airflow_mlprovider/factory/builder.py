@@ -73,7 +73,7 @@ def _doc_md(spec: ModelSpec) -> str:
     )
 
 
-def _default_args(spec: ModelSpec) -> dict[str, Any]:
+def dag_default_args(spec: ModelSpec) -> dict[str, Any]:
     d = spec.default_args
     return {
         "owner": spec.owner,
@@ -85,15 +85,19 @@ def _default_args(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def spec_notifier(spec: ModelSpec) -> LifecycleNotifier:
+    """Where the spec's lifecycle events and alarms are reported (`notify:`)."""
+    return LifecycleNotifier(slack_conn_id=spec.notify.slack_conn_id, channel=spec.notify.channel,
+                             mention_on_alert=spec.notify.mention_on_rollback)
+
+
 def build_dag(spec: ModelSpec) -> DAG:
     """The lifecycle DAG of one validated spec."""
     run = f"{spec.model_root}/runs/{RUN_KEY}"
     registry = spec.model_root
     warehouse = {"duckdb_path": spec.warehouse.path} if spec.warehouse.type == "duckdb" else {
         "snowflake_conn_id": spec.warehouse.conn_id}
-    notifier = LifecycleNotifier(slack_conn_id=spec.notify.slack_conn_id, channel=spec.notify.channel,
-                                 mention_on_alert=spec.notify.mention_on_rollback)
-    common: dict[str, Any] = {"aws_conn_id": spec.aws_conn_id, "notifier": notifier}
+    common: dict[str, Any] = {"aws_conn_id": spec.aws_conn_id, "notifier": spec_notifier(spec)}
     ev, code, digest = spec.evaluate, spec.code, spec_digest(spec)
     with DAG(
         dag_id=spec.model,
@@ -103,7 +107,7 @@ def build_dag(spec: ModelSpec) -> DAG:
         catchup=spec.catchup,
         max_active_runs=spec.max_active_runs,
         tags=["mlprovider", *spec.tags],
-        default_args=_default_args(spec),
+        default_args=dag_default_args(spec),
         doc_md=_doc_md(spec),
         user_defined_filters={"run_key": run_key},
     ) as dag:
@@ -166,7 +170,7 @@ def build_dag(spec: ModelSpec) -> DAG:
             )
             promote = [register]
             if spec.serving:
-                endpoint = {**common, **_endpoint_arguments(spec)}
+                endpoint = {**common, **endpoint_arguments(spec)}
                 keeper = {"model": spec.model, "registry_uri": registry, "request_schema": code.request_schema,
                           "response_schema": code.response_schema, "prediction_field": ev.prediction_field}
                 deploy = DeployOperator(
@@ -213,7 +217,7 @@ def build_dag(spec: ModelSpec) -> DAG:
     return dag
 
 
-def _endpoint_arguments(spec: ModelSpec) -> dict[str, Any]:
+def endpoint_arguments(spec: ModelSpec) -> dict[str, Any]:
     """Where the spec serves: the local endpoint server's connection, or SageMaker hosting settings."""
     endpoint_conn_id, aws_conn_id = serving_conn_ids(spec)
     arguments: dict[str, Any] = {"endpoint": spec.serving.endpoint, "endpoint_conn_id": endpoint_conn_id}

@@ -7,6 +7,7 @@ their rates, whatever their dependence), and a multi-feature drift check splits 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -142,13 +143,13 @@ def record(model: str, champion: str, checked_at: str, window_start: str, window
         "champion": champion,
         "status": "alarm" if alarms else "ok",
         "alarms": [{"check": r.check, "message": r.message} for r in alarms],
-        "figures": {r.check: {"value": _json_number(r.value), "limit": _json_number(r.limit)} for r in results},
+        # checks without evidence this interval (or with an infinite figure) have no figure
+        "figures": {r.check: {"value": float(r.value), "limit": _json_number(r.limit)}
+                    for r in results if _json_number(r.value) is not None},
         "series": {key: list(points) for key, points in series.items()},
     }
 
 
 def _json_number(value: float | None) -> float | None:
     """JSON has no infinity or NaN: those become None (the message keeps the words)."""
-    import math
-
     return None if value is None or not math.isfinite(value) else float(value)
