@@ -34,6 +34,9 @@ VARIANT_BODY_SCHEMA: dict[str, Any] = {
         "response_schema": {"type": "object", "description": "JSON Schema of a response"},
         "weight": {"type": "number", "minimum": 0, "maximum": 100},
         "fault_injection": {"type": "number", "minimum": 0, "maximum": 1},
+        "prediction_scale": {
+            "type": "number", "description": "a silent failure for tests: every numeric response field x this",
+        },
         "prediction_field": {"type": ["string", "null"], "minLength": 1},
         "manifest_digest": {
             "type": ["string", "null"], "minLength": 1, "maxLength": 256,
@@ -60,6 +63,7 @@ class VariantConfig:
     response_schema: dict[str, Any]
     weight: float = 0.0
     fault_injection: float = 0.0
+    prediction_scale: float = 1.0  # a silent failure (answers 200, wrong numbers) that monitoring must catch
     prediction_field: str | None = None  # None: the response's first numeric field
     manifest_digest: str | None = None  # the registry's digest; None: the artifact's own manifest is trusted
 
@@ -149,6 +153,16 @@ def numeric_prediction(response: dict[str, Any], field: str | None) -> float | N
     return None
 
 
+def scaled(response: dict[str, Any], factor: float) -> dict[str, Any]:
+    """`response` with every numeric field, and every number in a list field, multiplied by `factor`."""
+    def scale(value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value * factor
+        return [scale(v) for v in value] if isinstance(value, list) else value
+
+    return {key: scale(value) for key, value in response.items()}
+
+
 @dataclass(frozen=True)
 class Answer:
     """One request's result on a variant: its status and JSON bytes."""
@@ -197,6 +211,8 @@ class LoadedVariant:
         latency_s = time.perf_counter() - started
         if not isinstance(response, dict):
             return Answer.error(502, f"model returned {type(response).__name__}, not a JSON object", latency_s)
+        if self.config.prediction_scale != 1.0:
+            response = scaled(response, self.config.prediction_scale)
         try:
             error = best_match(self._response_validator.iter_errors(response))
             content = encode(response)
@@ -212,6 +228,7 @@ class LoadedVariant:
             "artifact_uri": self.config.artifact_uri,
             "weight": self.config.weight,
             "fault_injection": self.config.fault_injection,
+            "prediction_scale": self.config.prediction_scale,
             "prediction_field": self.config.prediction_field,
             "manifest_digest": self.digest,
             "loaded_at": self.loaded_at,
