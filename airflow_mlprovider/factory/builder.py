@@ -17,6 +17,7 @@ from airflow.sdk import DAG, TaskGroup
 from airflow_mlprovider.backends import serving_conn_ids
 from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
 from airflow_mlprovider.operators.base import run_key
+from airflow_mlprovider.operators.cost import CostOperator
 from airflow_mlprovider.operators.data import ExtractOperator, PreprocessOperator, SplitOperator
 from airflow_mlprovider.operators.dbt import DbtBuildOperator
 from airflow_mlprovider.operators.evaluate import DecideOperator, EvaluateOperator
@@ -24,7 +25,7 @@ from airflow_mlprovider.operators.register import RegisterOperator
 from airflow_mlprovider.operators.rollout import RolloutOperator
 from airflow_mlprovider.operators.serving import DeployOperator, FinalizeOperator, HealthCheckOperator, RollbackOperator
 from airflow_mlprovider.operators.train import TrainOperator
-from airflow_mlprovider.spec.model import ModelSpec
+from airflow_mlprovider.spec.model import ModelSpec, schema_default
 
 # Airflow-level backstops above the limits the operators enforce themselves.
 TRAIN_TIMEOUT_MARGIN = timedelta(minutes=10)
@@ -143,6 +144,16 @@ def build_dag(spec: ModelSpec) -> DAG:
                 memory_gb=tr.memory_gb, gpu=tr.gpu,
                 execution_timeout=timedelta(seconds=tr.max_runtime_s) + TRAIN_TIMEOUT_MARGIN, **common,
             )
+            serving = spec.serving
+            CostOperator(
+                task_id="cost", model=spec.model, registry_uri=registry, training=train.output,
+                serving_instance_type=serving.instance_type if serving and spec.platform == "aws" else None,
+                serving_instance_count=serving.instance_count if serving else 1,
+                serving_variants=("champion", "candidate") if serving else (),
+                local_cpu_usd_per_hour=spec.raw.get("cost", {}).get(
+                    "local_cpu_usd_per_hour", schema_default("cost", "local_cpu_usd_per_hour")),
+                **common,
+            ).set_upstream(train)
         with TaskGroup("evaluate", tooltip="candidate vs champion on the same test set; decide promotion"):
             evaluate = EvaluateOperator(
                 task_id="evaluate", test_uri=split.output["test_uri"], artifact_uri=train.output["artifact_uri"],
