@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 
 from airflow_mlprovider.factory import loader
 from airflow_mlprovider.factory.monitor_dag import build_monitor_dags
 from airflow_mlprovider.spec import load_spec_file
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "dag_specs"
-
-
-@pytest.fixture
-def dags_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "dags"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("__pycache__", "target", "logs"))
-    return folder
+from tests.factory.conftest import dags_folder  # noqa: F401 - the examples folder fixture
 
 
 def _spec(folder: Path, name: str, monitor: dict | None = None):
