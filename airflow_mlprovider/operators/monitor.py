@@ -92,7 +92,8 @@ class MonitorOperator(EndpointOperator):
             reference = Reference(reference.prediction, reference.prediction_bins,
                                   {f: b for f, b in reference.features.items() if f in self.features})
         thresholds = Thresholds.from_dict(self.thresholds)
-        results = check_window(current, baseline, self.window_s, self.baseline_s, reference, thresholds)
+        results = check_window(current, baseline, self.window_s, self.baseline_s, reference, thresholds,
+                               predictions=current.prediction_sample or None)
         checked_at = datetime.now(timezone.utc)
         doc = record(self.model, champion.version_id, checked_at.isoformat(), _iso(start), _iso(end), results,
                      self._series(variant, start, end))

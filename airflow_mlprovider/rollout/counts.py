@@ -28,9 +28,24 @@ class VariantCounts:
     prediction_sum: float = 0.0
     prediction_sum_sq: float = 0.0
     latency_buckets: Any = ()
+    prediction_sample: Any = ()  # some of the window's predictions (the local server: one per second), for monitoring
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "latency_buckets", _buckets(self.latency_buckets))
+        object.__setattr__(self, "prediction_sample", _finite(self.prediction_sample))
+
+
+def _finite(raw: Any) -> tuple[float, ...]:
+    """The finite numbers of `raw`."""
+    values = []
+    for item in raw or ():
+        try:
+            value = float(item)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if math.isfinite(value):
+            values.append(value)
+    return tuple(values)
 
 
 def _buckets(raw: Any) -> tuple[tuple[float, int], ...]:

@@ -1,7 +1,8 @@
 """Per-second traffic buckets per endpoint variant, kept for `retention_s`, read back over any window.
 
 The rollout's only view of traffic: requests, 4xx, 5xx, the latency histogram and the predictions' count,
-sum and sum of squares per variant between two unix timestamps. Probe calls are never recorded here. Memory is bounded: a bucket older
+sum and sum of squares per variant between two unix timestamps (and, for the monitor, the first prediction of
+each second). Probe calls are never recorded here. Memory is bounded: a bucket older
 than the retention is dropped when the same variant records again or when any window is read.
 """
 
@@ -24,10 +25,13 @@ DEFAULT_RETENTION_S = 7 * 3600.0
 @dataclass
 class _Bucket(OutcomeCounts):
     latency: Counter[int] = field(default_factory=Counter)  # log-histogram bucket index -> count
+    # the second's first prediction: a sample spread over any window, for the monitor's distribution test
+    prediction_sample: list[float] = field(default_factory=list)
 
     def merge(self, other: _Bucket) -> None:
         super().merge(other)
         self.latency.update(other.latency)
+        self.prediction_sample.extend(other.prediction_sample)
 
     def as_counts(self) -> dict[str, Any]:
         """The window API's per-variant body (the fields of rollout.counts.VariantCounts)."""
@@ -42,6 +46,7 @@ class _Bucket(OutcomeCounts):
             "prediction_sum_sq": self.prediction_sum_sq,
             # the guardrail's exceedance test reads the histogram itself: (upper bound ms, count), non-empty only
             "latency_buckets": [[upper_bound_ms(i), n] for i, n in sorted(self.latency.items()) if n],
+            "prediction_sample": self.prediction_sample,
         }
 
 
@@ -66,6 +71,8 @@ class TrafficWindow:
             bucket.count(outcome)
             if outcome.latency_s is not None:
                 bucket.latency[bucket_of(outcome.latency_s * 1000.0)] += 1
+            if outcome.prediction is not None and not bucket.prediction_sample:
+                bucket.prediction_sample.append(outcome.prediction)
 
     def query(self, endpoint: str, start: float, end: float) -> dict[str, dict[str, Any]]:
         """Per-variant counts over the one-second buckets that overlap [start, end); variants with traffic only."""

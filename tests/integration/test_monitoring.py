@@ -124,6 +124,8 @@ def test_silent_failure_alarms_within_one_interval_and_healthy_traffic_does_not(
     assert record["status"] == "ok" and record["alarms"] == [] and not slack.posts
     assert record["window_end"] == FIRST_END.isoformat() and record["figures"]["requests"]["value"] == 60 * PER_MINUTE
     assert len(record["series"]["requests"]) == 12
+    # the server's sample of predictions (one per second) reaches the distribution test
+    assert record["figures"]["prediction_distribution"]["value"] < record["figures"]["prediction_distribution"]["limit"]
 
     admin.put_variant(ENDPOINT, name, {**body, **failure})  # the champion keeps answering 200
     _serve(admin, clock, FIRST_END, 1, rng)
