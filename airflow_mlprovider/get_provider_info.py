@@ -56,6 +56,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_mlprovider.operators.register",
                     "airflow_mlprovider.operators.serving",
                     "airflow_mlprovider.operators.rollout",
+                    "airflow_mlprovider.operators.monitor",
+                    "airflow_mlprovider.operators.cost",
                 ],
             }
         ],
