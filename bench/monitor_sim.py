@@ -8,9 +8,8 @@ Traffic families (every combination): rates 0.1, 1, 10, 100 req/s, diurnal (+-70
 of four shapes: regression around 0 (N(0, 1)), a large mean against its spread (N(10^4, 10)), class
 probabilities (Beta(2, 5)), skewed (lognormal, sigma 1). Errors: 0.1 % 5xx, 1 % 4xx; latencies lognormal
 around 20 ms. The evaluation reference is 5,000 predictions of the healthy distribution (a test set).
-Distribution and feature-drift checks get the first prediction and feature value of each second (what a
-capturing source gives; the local server and CloudWatch report sums only, so these two checks make no
-figure there).
+Distribution and feature-drift checks get the first prediction and feature value of each second (what the
+local server's window API samples; CloudWatch has no values, so these checks make no figure on SageMaker).
 
 Each healthy family runs one week: 168 hourly checks, each against the 6 hours before it. Each failure is
 injected for one whole interval after 6 healthy hours, `--trials` times per family: predictions x10, x0.1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -20,6 +20,8 @@ from airflow_mlprovider.operators.serving import EndpointOperator, variant_name
 
 #: points of each series in the record (the window split evenly), for the Models page's charts
 SERIES_POINTS = 12
+#: seconds tried after now for a free record name
+MAX_RECORD_ATTEMPTS = 60
 
 
 def _iso(unix: float) -> str:
@@ -73,7 +75,7 @@ class MonitorOperator(EndpointOperator):
         self.features = tuple(features)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_mlprovider.monitoring.monitor import Reference, Thresholds, check_window, record
+        from airflow_mlprovider.monitoring.monitor import Reference, Thresholds, check_window
         from airflow_mlprovider.monitoring.reference import read_reference
         from airflow_mlprovider.registry.store import ModelRegistry
 
@@ -93,12 +95,10 @@ class MonitorOperator(EndpointOperator):
                                   {f: b for f, b in reference.features.items() if f in self.features})
         thresholds = Thresholds.from_dict(self.thresholds)
         results = check_window(current, baseline, self.window_s, self.baseline_s, reference, thresholds,
-                               predictions=current.prediction_sample or None)
-        checked_at = datetime.now(timezone.utc)
-        doc = record(self.model, champion.version_id, checked_at.isoformat(), _iso(start), _iso(end), results,
-                     self._series(variant, start, end))
-        uri = join_uri(self.registry_uri, "monitoring", f"{checked_at:%Y%m%dT%H%M%SZ}.json")
-        store.write_if(uri, json.dumps(doc, indent=2).encode(), None)
+                               predictions=current.prediction_sample or None,
+                               features=dict(current.feature_sample) or None)
+        series = self._series(variant, start, end)
+        doc, uri = self._write_record(store, champion.version_id, start, end, results, series)
         for result in results:
             self.log.info("%s%s", "ALARM " if result.alarm else "", result.message)
         if doc["status"] == "alarm":
@@ -110,6 +110,21 @@ class MonitorOperator(EndpointOperator):
                           alert=True)
             raise AirflowFailException(f"{self.model}: monitoring alarm: " + "; ".join(lines))
         return {"status": "ok", "record_uri": uri, "champion": champion.version_id}
+
+    def _write_record(self, store: Any, champion: str, start: float, end: float, results: list,
+                      series: dict) -> tuple[dict[str, Any], str]:
+        """Write the record under the first free second from now: names are write-once, so two checks in
+        the same second (a re-run, another interval checked at once) never overwrite each other."""
+        from airflow_mlprovider.monitoring.monitor import record
+
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        for offset in range(MAX_RECORD_ATTEMPTS):
+            checked_at = now + timedelta(seconds=offset)
+            doc = record(self.model, champion, checked_at.isoformat(), _iso(start), _iso(end), results, series)
+            uri = join_uri(self.registry_uri, "monitoring", f"{checked_at:%Y%m%dT%H%M%SZ}.json")
+            if store.write_if(uri, json.dumps(doc, indent=2).encode(), None):
+                return doc, uri
+        raise AirflowFailException(f"no free record name under {self.registry_uri}/monitoring/ near {now}")
 
     def _counts(self, variant: str, start: float, end: float) -> Any:
         return self.metrics.window(self.endpoint, [variant], start, end)[variant]

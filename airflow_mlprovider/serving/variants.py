@@ -171,6 +171,7 @@ class Answer:
     content: bytes
     latency_s: float | None = None  # set when the model was called
     prediction: float | None = None
+    request: Any = None  # the parsed request of a 200 answer
 
     @classmethod
     def error(cls, status: int, message: str, latency_s: float | None = None) -> Answer:
@@ -221,7 +222,7 @@ class LoadedVariant:
         if error is not None:
             message = f"model response does not match the response schema at {schema_error_message(error)}"
             return Answer.error(502, message, latency_s)
-        return Answer(200, content, latency_s, numeric_prediction(response, self.config.prediction_field))
+        return Answer(200, content, latency_s, numeric_prediction(response, self.config.prediction_field), request)
 
     def describe(self) -> dict[str, Any]:
         return {

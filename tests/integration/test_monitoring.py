@@ -126,6 +126,7 @@ def test_silent_failure_alarms_within_one_interval_and_healthy_traffic_does_not(
     assert len(record["series"]["requests"]) == 12
     # the server's sample of predictions (one per second) reaches the distribution test
     assert record["figures"]["prediction_distribution"]["value"] < record["figures"]["prediction_distribution"]["limit"]
+    assert record["figures"]["feature_drift"]["value"] < record["figures"]["feature_drift"]["limit"]  # request field x
 
     admin.put_variant(ENDPOINT, name, {**body, **failure})  # the champion keeps answering 200
     _serve(admin, clock, FIRST_END, 1, rng)

@@ -39,3 +39,14 @@ def test_record_keeps_the_contract_and_leaves_out_checks_without_evidence() -> N
 def test_budget_is_split_over_every_check() -> None:
     thresholds = Thresholds.from_dict({"false_alarm_rate": 0.001, "schedule": "@daily"})
     assert thresholds.alpha * len(CHECKS) == pytest.approx(0.001)
+
+
+def test_checks_in_the_same_second_get_their_own_records(tmp_path: Path) -> None:
+    from airflow_mlprovider.backends.local.filesystem_store import FilesystemArtifactStore
+
+    root = (tmp_path / "m").as_uri()
+    operator = MonitorOperator(task_id="monitor", model="m", registry_uri=root, endpoint="m")
+    store = FilesystemArtifactStore()
+    results = [CheckResult("requests", 10.0, 1.0, False, "requests: 10")]
+    uris = {operator._write_record(store, "v1", 0.0, 3600.0, results, {})[1] for _ in range(3)}
+    assert len(uris) == 3 and len(store.list(f"{root}/monitoring/")) == 3
