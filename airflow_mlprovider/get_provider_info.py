@@ -67,6 +67,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_mlprovider.operators.serving",
                     "airflow_mlprovider.operators.rollout",
                     "airflow_mlprovider.operators.shadow",
+                    "airflow_mlprovider.operators.monitor",
+                    "airflow_mlprovider.operators.cost",
                 ],
             }
         ],

@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "instance": ("airflow_mlprovider.cli.instance", "pick the cheapest SageMaker instance type for the CPUs and memory you need"),
     "serve": ("airflow_mlprovider.cli.serve", "run the local endpoint server (model variants behind weighted routing) on 127.0.0.1"),
     "traffic": ("airflow_mlprovider.cli.traffic", "replay rows as requests against the local endpoint server"),
+    "cost": ("airflow_mlprovider.cli.cost", "what each model's runs and serving cost (from the runs' cost records)"),
 }
 
 

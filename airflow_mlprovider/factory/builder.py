@@ -18,6 +18,7 @@ from airflow.sdk import DAG, TaskGroup
 from airflow_mlprovider.backends import serving_conn_ids
 from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
 from airflow_mlprovider.operators.base import run_key
+from airflow_mlprovider.operators.cost import CostOperator
 from airflow_mlprovider.operators.data import ExtractOperator, PreprocessOperator, SplitOperator
 from airflow_mlprovider.operators.dbt import DbtBuildOperator
 from airflow_mlprovider.operators.evaluate import DecideOperator, EvaluateOperator
@@ -26,7 +27,7 @@ from airflow_mlprovider.operators.rollout import RolloutOperator
 from airflow_mlprovider.operators.serving import DeployOperator, FinalizeOperator, HealthCheckOperator, RollbackOperator
 from airflow_mlprovider.operators.shadow import ShadowOperator
 from airflow_mlprovider.operators.train import TrainOperator
-from airflow_mlprovider.spec.model import ModelSpec
+from airflow_mlprovider.spec.model import ModelSpec, schema_default
 
 # Airflow-level backstops above the limits the operators enforce themselves.
 TRAIN_TIMEOUT_MARGIN = timedelta(minutes=10)
@@ -76,7 +77,7 @@ def _doc_md(spec: ModelSpec) -> str:
     )
 
 
-def _default_args(spec: ModelSpec) -> dict[str, Any]:
+def dag_default_args(spec: ModelSpec) -> dict[str, Any]:
     d = spec.default_args
     return {
         "owner": spec.owner,
@@ -88,15 +89,19 @@ def _default_args(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def spec_notifier(spec: ModelSpec) -> LifecycleNotifier:
+    """Where the spec's lifecycle events and alarms are reported (`notify:`)."""
+    return LifecycleNotifier(slack_conn_id=spec.notify.slack_conn_id, channel=spec.notify.channel,
+                             mention_on_alert=spec.notify.mention_on_rollback)
+
+
 def build_dag(spec: ModelSpec) -> DAG:
     """The lifecycle DAG of one validated spec."""
     run = f"{spec.model_root}/runs/{RUN_KEY}"
     registry = spec.model_root
     warehouse = {"duckdb_path": spec.warehouse.path} if spec.warehouse.type == "duckdb" else {
         "snowflake_conn_id": spec.warehouse.conn_id}
-    notifier = LifecycleNotifier(slack_conn_id=spec.notify.slack_conn_id, channel=spec.notify.channel,
-                                 mention_on_alert=spec.notify.mention_on_rollback)
-    common: dict[str, Any] = {"aws_conn_id": spec.aws_conn_id, "notifier": notifier}
+    common: dict[str, Any] = {"aws_conn_id": spec.aws_conn_id, "notifier": spec_notifier(spec)}
     ev, code, digest = spec.evaluate, spec.code, spec_digest(spec)
     with DAG(
         dag_id=spec.model,
@@ -106,7 +111,7 @@ def build_dag(spec: ModelSpec) -> DAG:
         catchup=spec.catchup,
         max_active_runs=spec.max_active_runs,
         tags=["mlprovider", *spec.tags],
-        default_args=_default_args(spec),
+        default_args=dag_default_args(spec),
         doc_md=_doc_md(spec),
         user_defined_filters={"run_key": run_key},
     ) as dag:
@@ -142,6 +147,16 @@ def build_dag(spec: ModelSpec) -> DAG:
                 memory_gb=tr.memory_gb, gpu=tr.gpu,
                 execution_timeout=timedelta(seconds=tr.max_runtime_s) + TRAIN_TIMEOUT_MARGIN, **common,
             )
+            serving = spec.serving
+            CostOperator(
+                task_id="cost", model=spec.model, registry_uri=registry, training=train.output,
+                serving_instance_type=serving.instance_type if serving and spec.platform == "aws" else None,
+                serving_instance_count=serving.instance_count if serving else 1,
+                serving_variants=("champion", "candidate") if serving else (),
+                local_cpu_usd_per_hour=spec.raw.get("cost", {}).get(
+                    "local_cpu_usd_per_hour", schema_default("cost", "local_cpu_usd_per_hour")),
+                **common,
+            ).set_upstream(train)
         with TaskGroup("evaluate", tooltip="candidate vs champion on the same test set; decide promotion"):
             evaluate = EvaluateOperator(
                 task_id="evaluate", test_uri=split.output["test_uri"], artifact_uri=train.output["artifact_uri"],
@@ -169,7 +184,7 @@ def build_dag(spec: ModelSpec) -> DAG:
             )
             promote = [register]
             if spec.serving:
-                endpoint = {**common, **_endpoint_arguments(spec)}
+                endpoint = {**common, **endpoint_arguments(spec)}
                 keeper = {"model": spec.model, "registry_uri": registry, "request_schema": code.request_schema,
                           "response_schema": code.response_schema, "prediction_field": ev.prediction_field}
                 deploy = DeployOperator(
@@ -233,7 +248,7 @@ def _has_shadow(spec: ModelSpec) -> bool:
     return spec.serving is not None and spec.shadow is not None and spec.shadow.enabled
 
 
-def _endpoint_arguments(spec: ModelSpec) -> dict[str, Any]:
+def endpoint_arguments(spec: ModelSpec) -> dict[str, Any]:
     """Where the spec serves: the local endpoint server's connection, or SageMaker hosting settings."""
     endpoint_conn_id, aws_conn_id = serving_conn_ids(spec)
     arguments: dict[str, Any] = {"endpoint": spec.serving.endpoint, "endpoint_conn_id": endpoint_conn_id}

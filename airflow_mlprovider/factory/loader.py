@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow_mlprovider.factory.builder import build_dag
 from airflow_mlprovider.factory.invalid import build_invalid_spec_dag
+from airflow_mlprovider.factory.monitor_dag import build_monitor_dags
 from airflow_mlprovider.provider_config import defaults_file
 from airflow_mlprovider.spec import SpecError, load_specs
 
@@ -27,11 +28,12 @@ def load_dags(loader_file: str, namespace: dict[str, Any], *, specs_folder: str 
     dags = []
     for spec in result.specs:
         try:
-            dags.append(build_dag(spec))
+            built = [build_dag(spec), *build_monitor_dags(spec)]  # all of a spec's DAGs, or its invalid-spec DAG
         except Exception as exc:  # noqa: BLE001 - one broken DAG must not take the others down
             message = f"DAG build failed: {type(exc).__name__}: {exc}"
             error = SpecError(file=spec.source, line=None, column=None, path="", message=message)
-            dags.append(build_invalid_spec_dag(spec.source, [error], folder))
+            built = [build_invalid_spec_dag(spec.source, [error], folder)]
+        dags += built
     for source, errors in sorted(result.errors.items()):
         dags.append(build_invalid_spec_dag(source, errors, folder))
     for dag in dags:

@@ -16,10 +16,11 @@ from typing import Any
 from airflow.sdk import BaseOperatorLink, SkipMixin
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_mlprovider.operators.base import LifecycleOperator, join_uri
+from airflow_mlprovider.monitoring.reference import record_reference
+from airflow_mlprovider.operators.base import LifecycleOperator, join_uri, run_interval
 from airflow_mlprovider.operators.register import candidate_version
 from airflow_mlprovider.registry.rules import PromotionDecision, judge_candidate, may_replace
-from airflow_mlprovider.registry.store import ModelRegistry
+from airflow_mlprovider.registry.store import ModelRegistry, version_id_for
 from airflow_mlprovider.spec.model import Promote, metric_direction
 
 
@@ -153,6 +154,9 @@ class EvaluateOperator(LifecycleOperator):
                 ) from None
             except ValueError as exc:  # no label column, an empty test set: retrying changes nothing
                 raise AirflowFailException(str(exc)) from None
+            # what the monitor compares this version's serving with, once it is the champion (docs/monitoring.md)
+            record_reference(store, self.registry_uri, version_id_for(context["run_id"], run_interval(context)[1]),
+                             y_pred, test.drop(columns=[self.label_column]))
             if champion is not None:
                 result["champion"]["version_id"] = champion.version_id
                 if result["champion"]["schema_violations"]:  # a champion that breaks the contract is replaceable

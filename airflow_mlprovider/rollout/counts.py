@@ -28,9 +28,27 @@ class VariantCounts:
     prediction_sum: float = 0.0
     prediction_sum_sq: float = 0.0
     latency_buckets: Any = ()
+    prediction_sample: Any = ()  # some of the window's predictions (the local server: one per second), for monitoring
+    feature_sample: Any = ()  # (numeric request field, values) pairs of the same requests (JSON: a mapping)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "latency_buckets", _buckets(self.latency_buckets))
+        object.__setattr__(self, "prediction_sample", _finite(self.prediction_sample))
+        features = self.feature_sample.items() if isinstance(self.feature_sample, Mapping) else self.feature_sample
+        object.__setattr__(self, "feature_sample", tuple((str(k), _finite(v)) for k, v in features or ()))
+
+
+def _finite(raw: Any) -> tuple[float, ...]:
+    """The finite numbers of `raw`."""
+    values = []
+    for item in raw or ():
+        try:
+            value = float(item)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if math.isfinite(value):
+            values.append(value)
+    return tuple(values)
 
 
 def _buckets(raw: Any) -> tuple[tuple[float, int], ...]:

@@ -48,7 +48,7 @@ def prediction_evidence(
     shift: float, champion: VariantCounts, candidate: VariantCounts, min_count: int
 ) -> WindowEvidence | None:
     """The prediction test on one window; None until both variants reported min_count predictions."""
-    moments = [_moments(v) for v in (candidate, champion)]
+    moments = [prediction_moments(v) for v in (candidate, champion)]
     if any(m is None or m[0] < max(min_count, 2) for m in moments):
         return None
     (n_c, mean_c, var_c), (n_b, mean_b, var_b) = moments
@@ -75,9 +75,39 @@ def latency_evidence(
 ) -> WindowEvidence | None:
     """The latency test on one window; None until both variants reported min_count latencies and the
     champion's p99 is a bucket bound with buckets above it to compare."""
-    cand, champ = candidate.latency_buckets, champion.latency_buckets
+    found = latency_exceedances(limit, champion, candidate, min_count)
+    if found is None:
+        return None
+    rollback = [sequential.conditional_llr(found.current_requests, found.current_exceedances,
+                                           found.reference_requests, found.reference_exceedances, 0.0, r)
+                for r, _ in LATENCY_ALTERNATIVES]
+    n_c, n_b = found.current_requests, found.reference_requests
+    summary = (f"candidate requests above {limit:g} x the champion's p99 ({found.threshold_ms:,.1f} ms): "
+               f"{found.current_exceedances / n_c:.2%} vs champion above its p99: "
+               f"{found.reference_exceedances / n_b:.2%}, over {n_c:,} vs {n_b:,} requests (limit {limit:g})")
+    return WindowEvidence(rollback, rollback[0], summary)
+
+
+@dataclass(frozen=True)
+class Exceedances:
+    """Requests above the reference's p99 (`threshold_ms`) and, for the current traffic, above `limit` x it:
+    under "current latencies at most limit x the reference's", the current exceedance rate is at most the
+    reference's (a conditional binomial test; also the monitor's latency check)."""
+
+    threshold_ms: float
+    reference_requests: int
+    reference_exceedances: int
+    current_requests: int
+    current_exceedances: int
+
+
+def latency_exceedances(
+    limit: float, reference: VariantCounts, current: VariantCounts, min_count: int
+) -> Exceedances | None:
+    """The exceedance counts of two latency histograms; None until both hold min_count latencies."""
+    cand, champ = current.latency_buckets, reference.latency_buckets
     n_c, n_b = sum(c for _, c in cand), sum(c for _, c in champ)
-    if min(n_c, n_b) < min_count:
+    if min(n_c, n_b) < max(min_count, 1):
         return None
     rank, seen, threshold = math.ceil(LATENCY_QUANTILE * n_b), 0, None
     for bound, count in champ:
@@ -91,14 +121,10 @@ def latency_evidence(
     cand_threshold = cand_bounds[0] if cand_bounds else math.inf
     e_c = sum(c for b, c in cand if b > cand_threshold)
     e_b = sum(c for b, c in champ if b > threshold)
-    rollback = [sequential.conditional_llr(n_c, e_c, n_b, e_b, 0.0, r) for r, _ in LATENCY_ALTERNATIVES]
-    summary = (f"candidate requests above {limit:g} x the champion's p99 ({threshold:,.1f} ms): {e_c / n_c:.2%} "
-               f"vs champion above its p99: {e_b / n_b:.2%}, over {n_c:,} vs {n_b:,} requests "
-               f"(limit {limit:g})")
-    return WindowEvidence(rollback, rollback[0], summary)
+    return Exceedances(threshold, n_b, e_b, n_c, e_c)
 
 
-def _moments(counts: VariantCounts) -> tuple[int, float, float] | None:
+def prediction_moments(counts: VariantCounts) -> tuple[int, float, float] | None:
     """(count, mean, variance) of the predictions, or None if they are missing or not finite."""
     n, total, squares = counts.prediction_count, counts.prediction_sum, counts.prediction_sum_sq
     try:

@@ -226,7 +226,8 @@ class ServingApp:
             return Answer.error(500, "internal error of the endpoint server while answering (logged)")
 
     def _record(self, endpoint: str, variant: LoadedVariant, answer: Answer, probe: bool) -> Response:
-        outcome = Outcome(endpoint, variant.name, answer.status, probe, answer.latency_s, answer.prediction)
+        outcome = Outcome(endpoint, variant.name, answer.status, probe, answer.latency_s, answer.prediction,
+                          answer.request)
         self.window.record(outcome)
         self.counters.record(outcome)
         headers = {"X-Variant": variant.name}

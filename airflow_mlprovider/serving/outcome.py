@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,7 @@ class Outcome:
     probe: bool = False  # a targeted call (health check): never part of the rollout window
     latency_s: float | None = None  # None when the model was not called (400 before it, injected 503)
     prediction: float | None = None  # the variant's numeric prediction field, when the response had one
+    request: Any = None  # the parsed request of a 200 (the window samples its numeric fields), never stored whole
 
 
 @dataclass

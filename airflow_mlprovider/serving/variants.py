@@ -35,6 +35,9 @@ VARIANT_BODY_SCHEMA: dict[str, Any] = {
         "response_schema": {"type": "object", "description": "JSON Schema of a response"},
         "weight": {"type": "number", "minimum": 0, "maximum": 100},
         "fault_injection": {"type": "number", "minimum": 0, "maximum": 1},
+        "prediction_scale": {
+            "type": "number", "description": "a silent failure for tests: every numeric response field x this",
+        },
         "prediction_field": {"type": ["string", "null"], "minLength": 1},
         "shadow": {"type": "boolean", "description": "at weight 0: receives a mirror of the live requests"},
         "manifest_digest": {
@@ -62,6 +65,7 @@ class VariantConfig:
     response_schema: dict[str, Any]
     weight: float = 0.0
     fault_injection: float = 0.0
+    prediction_scale: float = 1.0  # a silent failure (answers 200, wrong numbers) that monitoring must catch
     prediction_field: str | None = None  # None: the response's first numeric field
     manifest_digest: str | None = None  # the registry's digest; None: the artifact's own manifest is trusted
     shadow: bool = False  # mirrored live requests while at weight 0; cleared when it is given traffic
@@ -144,6 +148,16 @@ def numeric_prediction(response: dict[str, Any], field: str | None) -> float | N
     return None
 
 
+def scaled(response: dict[str, Any], factor: float) -> dict[str, Any]:
+    """`response` with every numeric field, and every number in a list field, multiplied by `factor`."""
+    def scale(value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value * factor
+        return [scale(v) for v in value] if isinstance(value, list) else value
+
+    return {key: scale(value) for key, value in response.items()}
+
+
 @dataclass(frozen=True)
 class Answer:
     """One request's result on a variant: its status and JSON bytes."""
@@ -152,6 +166,7 @@ class Answer:
     content: bytes
     latency_s: float | None = None  # set when the model was called
     prediction: float | None = None
+    request: Any = None  # the parsed request of a 200 answer
 
     @classmethod
     def error(cls, status: int, message: str, latency_s: float | None = None) -> Answer:
@@ -192,6 +207,8 @@ class LoadedVariant:
         latency_s = time.perf_counter() - started
         if not isinstance(response, dict):
             return Answer.error(502, f"model returned {type(response).__name__}, not a JSON object", latency_s)
+        if self.config.prediction_scale != 1.0:
+            response = scaled(response, self.config.prediction_scale)
         try:
             error = best_match(self._response_validator.iter_errors(response))
             content = encode(response)
@@ -200,13 +217,14 @@ class LoadedVariant:
         if error is not None:
             message = f"model response does not match the response schema at {schema_error_message(error)}"
             return Answer.error(502, message, latency_s)
-        return Answer(200, content, latency_s, numeric_prediction(response, self.config.prediction_field))
+        return Answer(200, content, latency_s, numeric_prediction(response, self.config.prediction_field), request)
 
     def describe(self) -> dict[str, Any]:
         return {
             "artifact_uri": self.config.artifact_uri,
             "weight": self.config.weight,
             "fault_injection": self.config.fault_injection,
+            "prediction_scale": self.config.prediction_scale,
             "prediction_field": self.config.prediction_field,
             "manifest_digest": self.digest,
             "shadow": self.config.shadow,

@@ -1,7 +1,8 @@
 """Per-second traffic buckets per endpoint variant, kept for `retention_s`, read back over any window.
 
 The rollout's only view of traffic: requests, 4xx, 5xx, the latency histogram and the predictions' count,
-sum and sum of squares per variant between two unix timestamps. Probe calls are never recorded here. Memory is bounded: a bucket older
+sum and sum of squares per variant between two unix timestamps (and, for the monitor, the first prediction of
+each second, with the numeric fields of its request). Probe calls are never recorded here. Memory is bounded: a bucket older
 than the retention is dropped when the same variant records again or when any window is read.
 
 A shadow variant's answers to mirrored requests are recorded like any variant's; beside them, per
@@ -23,15 +24,24 @@ from airflow_mlprovider.serving.histogram import bucket_of, quantile_ms, upper_b
 from airflow_mlprovider.serving.outcome import Outcome, OutcomeCounts
 
 DEFAULT_RETENTION_S = 7 * 3600.0
+#: a request's numeric fields sampled per second at most: bounds the window's memory and answer size
+MAX_SAMPLED_FEATURES = 32
 
 
 @dataclass
 class _Bucket(OutcomeCounts):
     latency: Counter[int] = field(default_factory=Counter)  # log-histogram bucket index -> count
+    # the second's first prediction and first request's numeric fields: samples spread over any window, for
+    # the monitor's distribution and feature-drift tests
+    prediction_sample: list[float] = field(default_factory=list)
+    feature_sample: dict[str, list[float]] = field(default_factory=dict)
 
     def merge(self, other: _Bucket) -> None:
         super().merge(other)
         self.latency.update(other.latency)
+        self.prediction_sample.extend(other.prediction_sample)
+        for name, values in other.feature_sample.items():
+            self.feature_sample.setdefault(name, []).extend(values)
 
     def as_counts(self) -> dict[str, Any]:
         """The window API's per-variant body (the fields of rollout.counts.VariantCounts)."""
@@ -46,7 +56,18 @@ class _Bucket(OutcomeCounts):
             "prediction_sum_sq": self.prediction_sum_sq,
             # the guardrail's exceedance test reads the histogram itself: (upper bound ms, count), non-empty only
             "latency_buckets": [[upper_bound_ms(i), n] for i, n in sorted(self.latency.items()) if n],
+            "prediction_sample": self.prediction_sample,
+            "feature_sample": self.feature_sample,
         }
+
+
+def numeric_fields(request: Any) -> list[tuple[str, float]]:
+    """The first MAX_SAMPLED_FEATURES finite numeric top-level fields of a request (booleans are no numbers)."""
+    if not isinstance(request, dict):
+        return []
+    fields = [(str(k), float(v)) for k, v in request.items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    return fields[:MAX_SAMPLED_FEATURES]
 
 
 class TrafficWindow:
@@ -72,6 +93,10 @@ class TrafficWindow:
             bucket.count(outcome)
             if outcome.latency_s is not None:
                 bucket.latency[bucket_of(outcome.latency_s * 1000.0)] += 1
+            if outcome.prediction is not None and not bucket.prediction_sample:
+                bucket.prediction_sample.append(outcome.prediction)
+                for name, value in numeric_fields(outcome.request):
+                    bucket.feature_sample.setdefault(name, []).append(value)
 
     def record_agreement(self, endpoint: str, shadow: str, live: str, counts: AgreementCounts) -> None:
         """Add one mirrored request's comparison (or drop) to the current second of the pair."""

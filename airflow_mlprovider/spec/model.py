@@ -273,6 +273,23 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class Monitor:
+    """The monitoring DAG's schedule and windows; its thresholds stay in the raw section (monitoring.Thresholds)."""
+
+    enabled: bool = schema_default("monitor", "enabled")
+    schedule: str = schema_default("monitor", "schedule")
+    window_s: float = seconds(schema_default("monitor", "window"))
+    baseline_s: float = seconds(schema_default("monitor", "baseline"))
+    features: tuple[str, ...] = _tuple_default("monitor", "features")
+
+    @classmethod
+    def from_dict(cls, section: dict[str, Any]) -> Monitor:
+        known = {"enabled", "schedule", "window", "baseline", "features"}
+        return cls(**_set({k: v for k, v in section.items() if k in known},
+                          {"window": "window_s", "baseline": "baseline_s"}, tuples=("features",)))
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model's whole lifecycle spec, defaults merged and paths made absolute."""
 
@@ -300,6 +317,7 @@ class ModelSpec:
     shadow: Shadow | None = None  # None: no shadow stage
     notify: Notify = field(default_factory=Notify)
     contract_test: ContractTest = field(default_factory=ContractTest)
+    monitor: Monitor = field(default_factory=Monitor)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -344,6 +362,7 @@ class ModelSpec:
             default_args=DefaultArgs.from_dict(doc.get("default_args", {})),
             train=Train.from_dict(doc.get("train", {})),
             rollout=Rollout.from_dict(doc.get("rollout", {})),
+            monitor=Monitor.from_dict(doc.get("monitor", {})),
             raw=doc,
             **top,
         )

@@ -80,6 +80,8 @@ rollout:
   check_interval: 30s
   guardrails: {latency_p99_ratio: 1.5}
 
+monitor: {schedule: "@hourly", window: 1h, prediction_shift: 0.25}   # the DAG churn__monitor
+
 # dag_specs/mlprovider.defaults.yaml
 # platform: local
 # artifact_root: ../artifacts

@@ -19,3 +19,11 @@ def test_counts_from_the_window_api_body_keep_every_guardrail_field():
             "latency_buckets": [[10.0, 9], [12.0, 1]]}
     counts = VariantCounts(**json.loads(json.dumps(body)))
     assert (counts.prediction_count, counts.prediction_sum_sq, counts.latency_buckets[-1]) == (10, 3.0, (12.0, 1))
+
+
+def test_monitoring_samples_keep_finite_numbers_only():
+    counts = VariantCounts(prediction_sample=[1, "2", None, float("inf")],
+                           feature_sample=json.loads('{"x": [1.0, "a", NaN], "y": []}'))
+    assert counts.prediction_sample == (1.0, 2.0)
+    assert dict(counts.feature_sample) == {"x": (1.0,), "y": ()}
+    assert hash(counts) is not None  # still a hashable value

@@ -57,7 +57,8 @@ def test_window_counts_are_exact_for_a_known_sequence(clocked: tuple[EndpointCli
     assert first == {"champion": {"requests": 3, "errors_4xx": 0, "errors_5xx": 0,
                                   "latency_p99_ms": champion["latency_p99_ms"], "prediction_mean": 4.0,
                                   "prediction_count": 3, "prediction_sum": 12.0, "prediction_sum_sq": 56.0,
-                                  "latency_buckets": champion["latency_buckets"]}}
+                                  "latency_buckets": champion["latency_buckets"], "prediction_sample": [2.0],
+                                  "feature_sample": {"x": [1.0]}}}
     assert champion["latency_p99_ms"] > 0
     # the histogram the latency guardrail tests: every request in one (bound, count) pair, p99 among the bounds
     assert sum(n for _, n in champion["latency_buckets"]) == 3
@@ -66,10 +67,13 @@ def test_window_counts_are_exact_for_a_known_sequence(clocked: tuple[EndpointCli
     assert (second["requests"], second["errors_4xx"], second["errors_5xx"], second["prediction_mean"]) == (3, 1, 2, None)
     both = admin.window("sales", 1_000_000, 1_000_002)["champion"]
     assert (both["requests"], both["errors_4xx"], both["errors_5xx"], both["prediction_mean"]) == (6, 1, 2, 4.0)
+    # the first prediction of each second and its request's numeric fields (the second second had none)
+    assert both["prediction_sample"] == [2.0] and both["feature_sample"] == {"x": [1.0]}
     last = admin.window("sales", 1_000_005, 1_000_006)
     assert last["candidate"] == {"requests": candidate_calls, "errors_4xx": 0, "errors_5xx": candidate_calls,
                                  "latency_p99_ms": None, "prediction_mean": None, "prediction_count": 0,
-                                 "prediction_sum": 0.0, "prediction_sum_sq": 0.0, "latency_buckets": []}
+                                 "prediction_sum": 0.0, "prediction_sum_sq": 0.0, "latency_buckets": [],
+                                 "prediction_sample": [], "feature_sample": {}}
     assert last["champion"]["requests"] == 40 - candidate_calls and last["champion"]["prediction_mean"] == 20.0
     assert admin.window("sales", 1_000_002, 1_000_005) == {}
     assert admin.window("elsewhere", 0, 2_000_000) == {}
@@ -97,6 +101,7 @@ def test_window_forgets_seconds_older_than_the_retention() -> None:
     assert window.query("e", 0, 20_000)["v"] == {
         "requests": 1, "errors_4xx": 0, "errors_5xx": 1, "latency_p99_ms": None, "prediction_mean": None,
         "prediction_count": 0, "prediction_sum": 0.0, "prediction_sum_sq": 0.0, "latency_buckets": [],
+        "prediction_sample": [], "feature_sample": {},
     }
     assert sum(len(seconds) for seconds in window._seconds.values()) == 1
 

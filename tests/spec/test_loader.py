@@ -156,7 +156,7 @@ def test_a_bad_defaults_file_is_an_error_of_every_spec(dags: Path) -> None:
         f"{dags / DEFAULTS_FILE}:2:1: model: 'model' describes one model: set it in each spec, not in the defaults file",
         f"{dags / DEFAULTS_FILE}:3:1: retries: unknown key 'retries' (allowed: owner, schedule, start_date, catchup, "
         "tags, max_active_runs, platform, aws_conn_id, artifact_root, default_args, warehouse, train, promote, "
-        "serving, rollout, shadow, contract_test, notify)",
+        "serving, rollout, shadow, contract_test, notify, monitor, cost)",
     ]
 
 

@@ -68,6 +68,14 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of this process's waited-for children so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class SubprocessTrainingCompute:
     """backends.base.TrainingCompute: a `python -m ...train_runner` child of the worker."""
 
@@ -81,7 +89,7 @@ class SubprocessTrainingCompute:
             _kill_group(self.child)
 
     def train(self, job: TrainingJob) -> TrainingResult:
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), _children_cpu_s()
         work = Path(tempfile.mkdtemp(prefix=f"mlprovider-train-{job.model}-"))
         with ChildGuard(work) as guard:  # removes `work` on exit, and if this process is killed
             artifact = work / "artifact"
@@ -101,6 +109,8 @@ class SubprocessTrainingCompute:
             artifact_uri=artifact_uri,
             manifest=manifest["files"],
             duration_s=time.monotonic() - started,
+            # what the run's cost reports locally (cost.py): CPU time of the training child and its children
+            detail={"cpu_seconds": round(_children_cpu_s() - cpu_before, 3)},
         )
 
     def _write_job(self, job: TrainingJob, work: Path, model_dir: Path) -> Path:
