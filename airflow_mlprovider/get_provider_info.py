@@ -60,7 +60,8 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.hooks.endpoint_server"]}],
-        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.triggers.rollout"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": [
+            "airflow_mlprovider.triggers.rollout", "airflow_mlprovider.triggers.sagemaker_endpoint"]}],
         "notifications": ["airflow_mlprovider.notifications.lifecycle.LifecycleNotifier"],
         "connection-types": [
             {

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
 
 from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
 
@@ -57,6 +57,11 @@ class LifecycleOperator(BaseOperator):
         from airflow_mlprovider.backends import artifact_store
 
         return artifact_store(uri, self.aws_conn_id)
+
+
+def default_deferrable() -> bool:
+    """Airflow's `[operators] default_deferrable` (False unless the deployment turns deferral on)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def run_key(run_id: str) -> str:
