@@ -30,6 +30,13 @@ def policy_kwargs(policy: RolloutPolicy) -> dict[str, Any]:
     return values
 
 
+def data_end(metrics: MetricsSource, now: float) -> float:
+    """Where `metrics`' data end at `now`: `published_until(now)` for a source that publishes late
+    (CloudWatch), else now."""
+    published_until = getattr(metrics, "published_until", None)
+    return now if published_until is None else min(now, published_until(now))
+
+
 class RolloutTrigger(BaseTrigger):
     """Wait for the next rollout decision on `endpoint` between `champion` and `candidate`.
 
@@ -87,9 +94,11 @@ class RolloutTrigger(BaseTrigger):
         failures = 0
         while True:
             await asyncio.sleep(policy.check_interval_s)
-            now = time.time()
+            # Judge the step up to where its data end (CloudWatch: the last published minute), so that a step that
+            # passes hands the minutes still on their way to the next step's window instead of skipping them.
+            now = data_end(metrics, time.time())
             try:
-                counts = await asyncio.to_thread(
+                counts = {} if now <= state.step_started_at else await asyncio.to_thread(
                     metrics.window, self.endpoint, [self.champion, self.candidate], state.step_started_at, now
                 )
                 failures = 0
