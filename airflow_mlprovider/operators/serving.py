@@ -234,7 +234,8 @@ class DeployOperator(ChampionKeepingOperator):
 
     With a `rollout_policy`, it also warns up front (log and notification) when the champion's traffic of
     the last hour is too low for the rollout's steps to be decided within their limits
-    (`rollout.plan_rollout`), saying how long each step is expected to take.
+    (`rollout.plan_rollout`), saying how long each step is expected to take, and on SageMaker when the policy
+    has guardrails (CloudWatch has no data for them: they cannot be judged there).
 
     :param version_id: the registered candidate (`register.output["version_id"]`); templated.
     :param fault_injection: demos and tests: the candidate fails this fraction of requests with a 5xx.
@@ -278,7 +279,21 @@ class DeployOperator(ChampionKeepingOperator):
                       + (f" beside champion {champion_name} at 100 %" if champion_name else " (first model: no champion)"))
         if champion_name is not None and self.rollout_policy is not None:
             self._check_traffic(champion_name)
+        if self.sagemaker is not None and self.rollout_policy is not None:
+            self._check_guardrails()
         return self._deployed(candidate, champion_name, generation)
+
+    def _check_guardrails(self) -> None:
+        """Warn that the rollout's guardrails cannot be judged on SageMaker (CloudWatch has what they need for
+        neither): it judges the 5xx and 4xx rates only, and a guardrail without data never holds a step."""
+        from airflow_mlprovider.spec.model import Rollout
+
+        guardrails = Rollout.from_dict(self.rollout_policy).guardrails
+        inert = [name for name in ("prediction_shift", "latency_p99_ratio") if getattr(guardrails, name) is not None]
+        if inert:
+            self.announce(self.model, "deploy.guardrails", f"guardrails {', '.join(inert)} cannot be judged on "
+                          "SageMaker: CloudWatch publishes no prediction values and no latency histogram, so the "
+                          "rollout of this candidate judges its 5xx and 4xx rates only", alert=True)
 
     def _check_traffic(self, champion: str) -> None:
         """Warn when the last hour's traffic cannot decide the rollout's steps within their limits."""

@@ -105,7 +105,11 @@ def test_deploy_defers_on_the_endpoint_update_and_fences_once(sagemaker_model, a
     registry.promote(champion.version_id, "first model")
     sagemaker = aws_standin.client("sagemaker")
 
-    deploy = DeployOperator(task_id="deploy", version_id=candidate.version_id, **keeper_arguments(m))
+    announced: list[tuple[str, str, bool]] = []
+    recording = type("DeployOperator", (DeployOperator,), {
+        "announce": lambda self, model, event, message, alert=False: announced.append((event, message, alert))})
+    deploy = recording(task_id="deploy", version_id=candidate.version_id, **keeper_arguments(m),
+                       rollout_policy={"guardrails": {"prediction_shift": 0.5}})
     result, triggers = run_deferring(deploy, context())
 
     # the champion's endpoint is created, then updated to add the candidate: two waits, each in the triggerer
@@ -121,6 +125,10 @@ def test_deploy_defers_on_the_endpoint_update_and_fences_once(sagemaker_model, a
         variant_name(champion.version_id): 100.0, variant_name(candidate.version_id): 0.0}
     configs = sagemaker.list_endpoint_configs(NameContains=endpoint)["EndpointConfigs"]
     assert len(configs) == 1  # the replaced config was deleted on resume (finish_change)
+    # announced once, after the last wait; CloudWatch has no predictions: the guardrail cannot be judged
+    assert [event for event, _, _ in announced].count("deploy") == 1
+    [(message, alert)] = [(message, alert) for event, message, alert in announced if event == "deploy.guardrails"]
+    assert alert and "prediction_shift cannot be judged on SageMaker" in message
 
 
 def test_rollout_and_rollback_defer_on_weight_changes_and_keep_fencing(sagemaker_model, aws_standin) -> None:
