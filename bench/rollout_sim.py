@@ -39,13 +39,36 @@ HOUR = 3600.0
 
 
 @dataclass(frozen=True)
+class Goal:
+    """A figure of summarize() that must stay at most (<=) or at least (>=) a threshold."""
+
+    figure: str  # rollback_rate, advanced_rate, minutes_to_100, req_mean
+    op: str
+    threshold: float | None  # None: 1.5 x Wald's SPRT expected sample size for the row's pair
+
+
+def at_most(figure: str, threshold: float | None = None) -> Goal:
+    return Goal(figure, "<=", threshold)
+
+
+def at_least(figure: str, threshold: float) -> Goal:
+    return Goal(figure, ">=", threshold)
+
+
+FALSE_1 = at_most("rollback_rate", 0.01)
+FALSE_2 = at_most("rollback_rate", 0.02)
+CAUGHT_95 = at_least("rollback_rate", 0.95)
+WITHIN_SPRT = at_most("req_mean")
+
+
+@dataclass(frozen=True)
 class Row:
     """One simulated population: a scenario under a policy, and the goals its figures must meet."""
 
     family: str
     label: str
     scenario: Scenario
-    goals: tuple[str, ...]  # names of the checks in GOALS
+    goals: tuple[Goal, ...]
     guardrails: Guardrails = field(default_factory=Guardrails)
     sprt: tuple[float, float] | None = None  # (p0, p1) for the Wald reference
     rollouts: float = 1.0  # share of --rollouts
@@ -54,10 +77,10 @@ class Row:
 
 def rows() -> list[Row]:
     out = [
-        Row("tuned", "good 1% -> 1%", Scenario(), ("false<=0.75%", "median<=8.8min"), rollouts=4, baseline=True),
-        Row("tuned", "slightly bad 1% -> 1.5%", Scenario(candidate_5xx=0.015), ("caught>=97.7%", "mean<=5724"),
+        Row("tuned", "good 1% -> 1%", Scenario(), (at_most("rollback_rate", 0.0075), at_most("minutes_to_100", 8.8)), rollouts=4, baseline=True),
+        Row("tuned", "slightly bad 1% -> 1.5%", Scenario(candidate_5xx=0.015), (at_least("rollback_rate", 0.977), at_most("req_mean", 5724)),
             sprt=(0.01, 0.015), rollouts=4, baseline=True),
-        Row("tuned", "bad 1% -> 3%", Scenario(candidate_5xx=0.03), ("caught>=100%", "mean<=476"),
+        Row("tuned", "bad 1% -> 3%", Scenario(candidate_5xx=0.03), (at_least("rollback_rate", 1.0), at_most("req_mean", 476)),
             sprt=(0.01, 0.03), rollouts=4, baseline=True),
     ]
     for cls in ("5xx", "4xx"):
@@ -67,39 +90,39 @@ def rows() -> list[Row]:
                 rates.update(champion_5xx=0.0, candidate_5xx=0.0)
             healthy = Scenario(**rates, horizon_s=8 * HOUR)
             share = 0.2 if base < 0.001 else 1.0  # the rarest rates take hours per rollout
-            out.append(Row("doubling", f"{cls} {base:.2%} healthy", healthy, ("false<=1%",), rollouts=share))
+            out.append(Row("doubling", f"{cls} {base:.2%} healthy", healthy, (FALSE_1,), rollouts=share))
             out.append(Row("doubling", f"{cls} {base:.2%} -> {2 * base:.2%}",
-                           replace(healthy, **{f"candidate_{cls}": 2 * base}), ("caught>=95%", "mean<=1.5 SPRT"),
+                           replace(healthy, **{f"candidate_{cls}": 2 * base}), (CAUGHT_95, WITHIN_SPRT),
                            sprt=(base, 2 * base), rollouts=share))
     for rate in (0.1, 0.3, 1.0):
         low = Scenario(requests_per_s=rate, horizon_s=12 * HOUR)
-        out.append(Row("low-traffic", f"{rate:g} req/s healthy", low, ("false<=2%",), rollouts=0.05))
+        out.append(Row("low-traffic", f"{rate:g} req/s healthy", low, (FALSE_2,), rollouts=0.05))
         out.append(Row("low-traffic", f"{rate:g} req/s 1% -> 2%", replace(low, candidate_5xx=0.02),
-                       ("advanced<=5%",), rollouts=0.05))
+                       (at_most("advanced_rate", 0.05),), rollouts=0.05))
     for hours in (1, 3):
         gap = Scenario(traffic_gaps=((120.0, 120.0 + hours * HOUR),), horizon_s=(hours + 6) * HOUR)
-        out.append(Row("traffic-outage", f"{hours}h without traffic, healthy", gap, ("false<=2%",), rollouts=0.25))
+        out.append(Row("traffic-outage", f"{hours}h without traffic, healthy", gap, (FALSE_2,), rollouts=0.25))
         out.append(Row("traffic-outage", f"{hours}h without traffic, 1% -> 2%", replace(gap, candidate_5xx=0.02),
-                       ("caught>=95%",), rollouts=0.25))
+                       (CAUGHT_95,), rollouts=0.25))
     for step in range(3):
         out.append(Row("shared-outage", f"20% 5xx for 2 min from step {step}", Scenario(outage_step=step),
-                       ("false<=2%",), rollouts=1.0))
+                       (FALSE_2,), rollouts=1.0))
     prediction = Guardrails(prediction_shift=0.5)
     for kind, mean, sd in (("normal", 0.0, 1.0), ("normal", 1e4, 1.0), ("probability", 0.2, 0.15)):
         scale = f"{kind} mean {mean:g} sd {sd:g}"
         shifting = Scenario(prediction=kind, prediction_mean=mean, prediction_sd=sd)
-        out.append(Row("prediction", f"{scale}, no shift", shifting, ("false<=1%",), prediction, rollouts=0.5))
+        out.append(Row("prediction", f"{scale}, no shift", shifting, (FALSE_1,), prediction, rollouts=0.5))
         out.append(Row("prediction", f"{scale}, shift 0.5 sd", replace(shifting, prediction_shift_sd=0.5),
-                       ("caught>=95%", "mean<=3000"), prediction, rollouts=0.5))
+                       (CAUGHT_95, at_most("req_mean", 3000)), prediction, rollouts=0.5))
     latency = Guardrails(latency_p99_ratio=1.5)
     for sigma in (0.3, 1.0):
         slow = Scenario(latency_median_ms=20.0, latency_sigma=sigma)
-        out.append(Row("latency", f"log-sd {sigma:g}, 1x", slow, ("false<=1%",), latency, rollouts=0.5))
-        out.append(Row("latency", f"log-sd {sigma:g}, 3x", replace(slow, latency_factor=3.0), ("caught>=99%",),
+        out.append(Row("latency", f"log-sd {sigma:g}, 1x", slow, (FALSE_1,), latency, rollouts=0.5))
+        out.append(Row("latency", f"log-sd {sigma:g}, 3x", replace(slow, latency_factor=3.0), (at_least("rollback_rate", 0.99),),
                        latency, rollouts=0.25))
     every_check = Scenario(champion_4xx=0.005, candidate_4xx=0.005, prediction="probability", prediction_mean=0.2,
                            prediction_sd=0.15, latency_median_ms=20.0, latency_sigma=0.5)
-    out.append(Row("all-checks", "healthy: 5xx 1%, 4xx 0.5%, latency 1x, no shift", every_check, ("false<=1%",),
+    out.append(Row("all-checks", "healthy: 5xx 1%, 4xx 0.5%, latency 1x, no shift", every_check, (FALSE_1,),
                    Guardrails(latency_p99_ratio=1.5, prediction_shift=0.5), rollouts=1.0))
     return out
 
@@ -156,22 +179,8 @@ def summarize(outcomes: list[RolloutOutcome], rng: np.random.Generator) -> dict[
     }
 
 
-# goal name -> (figure, its standard error, at most (<=) or at least (>=), threshold; None: the SPRT bound)
-GOALS: dict[str, tuple[str, str, str, float | None]] = {
-    "false<=0.75%": ("rollback_rate", "rollback_se", "<=", 0.0075),
-    "false<=1%": ("rollback_rate", "rollback_se", "<=", 0.01),
-    "false<=2%": ("rollback_rate", "rollback_se", "<=", 0.02),
-    "median<=8.8min": ("minutes_to_100", "minutes_se", "<=", 8.8),
-    "caught>=95%": ("rollback_rate", "rollback_se", ">=", 0.95),
-    "caught>=97.7%": ("rollback_rate", "rollback_se", ">=", 0.977),
-    "caught>=99%": ("rollback_rate", "rollback_se", ">=", 0.99),
-    "caught>=100%": ("rollback_rate", "rollback_se", ">=", 1.0),
-    "advanced<=5%": ("advanced_rate", "advanced_se", "<=", 0.05),
-    "mean<=5724": ("req_mean", "req_se", "<=", 5724),
-    "mean<=476": ("req_mean", "req_se", "<=", 476),
-    "mean<=3000": ("req_mean", "req_se", "<=", 3000),
-    "mean<=1.5 SPRT": ("req_mean", "req_se", "<=", None),
-}
+SE = {"rollback_rate": "rollback_se", "advanced_rate": "advanced_se", "minutes_to_100": "minutes_se",
+      "req_mean": "req_se"}
 #: a figure that misses its goal by at most this many standard errors is not told apart from it at this
 #: number of rollouts (verdict NOISE: run more rollouts); beyond it the miss is real (FAIL)
 NOISE_SE = 2.0
@@ -185,11 +194,11 @@ def verdict(value: float, se: float, op: str, threshold: float) -> str:
     return "NOISE" if math.isfinite(se) and miss <= NOISE_SE * se else "FAIL"
 
 
-def goal(name: str, r: dict[str, Any], sprt_bound: float | None) -> tuple[str, str]:
+def judge(g: Goal, r: dict[str, Any], sprt_bound: float | None) -> tuple[str, str]:
     """The figure a goal is about, with its Monte Carlo standard error and goal, and the verdict."""
-    figure, se_key, op, threshold = GOALS[name]
-    threshold = sprt_bound if threshold is None else threshold
-    value, se = r[figure], r[se_key]
+    figure, op = g.figure, g.op
+    threshold = sprt_bound if g.threshold is None else g.threshold
+    value, se = r[figure], r[SE[figure]]
     if figure.endswith("_rate"):
         shown = f"{value:.2%} (se {se:.2%}; goal {op} {threshold:.2%})"
     elif figure == "minutes_to_100":
@@ -232,11 +241,11 @@ def main() -> None:
             family = row.family
             print(f"[{family}]")
         bound = 1.5 * wald_expected_sample_size(*row.sprt, ALPHA, BETA) if row.sprt else None
-        for name in row.goals:
-            text, outcome = goal(name, r, bound)
+        for g in row.goals:
+            text, outcome = judge(g, r, bound)
             verdicts[outcome] += 1
             print(f"  {outcome:<5} {row.label:<44} {text}   [n={r['n']}]")
-        if any(name.startswith("false") for name in row.goals):
+        if any(g.figure == "rollback_rate" and g.op == "<=" for g in row.goals):
             healthy[0] += r["rollbacks"]
             healthy[1] += r["n"]
             if r["blamed"]:
