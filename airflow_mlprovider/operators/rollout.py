@@ -110,10 +110,14 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
             self.announce(self.model, event["event"], f"{self.candidate} at {state.weight:g} % beside "
                           f"{self.champion} (step {state.step_index + 1} of {len(self.policy.steps)})")
             self._defer(self.policy, state)
+        if action == "wait":  # a limit passed under on_timeout: wait; say how long it expects, keep waiting
+            self.announce(self.model, "rollout.limit", f"{self.candidate} at {event['weight']:g} %: {event['reason']}",
+                          alert=True)
+            self._defer(self.policy, RolloutState.from_dict(event["state"]), event["announced"])
         if action == "advance":
             self._shift(event, event["weight"])
             self.announce(self.model, "rollout.advance", f"{self.candidate} -> {event['weight']:g} %: {event['reason']}")
-            self._defer(self.policy, RolloutState.from_dict(event["state"]))
+            self._defer(self.policy, RolloutState.from_dict(event["state"]), event.get("announced", []))
         if action == "rollback":
             self._shift(event, 0.0)  # stop the candidate's traffic now; the rollback task removes it
             self.announce(self.model, "rollout.rollback", f"{self.candidate} -> 0 %: {event['reason']}", alert=True)
@@ -132,7 +136,7 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
         except EndpointChangeStarted as started:
             self.defer_endpoint_change(started, event)
 
-    def _defer(self, policy: RolloutPolicy, state: RolloutState) -> None:
+    def _defer(self, policy: RolloutPolicy, state: RolloutState, announced: list[str] | None = None) -> None:
         # on_timeout "wait": decide() keeps waiting for evidence past the limits (the candidate stays at its
         # step, watched), so no deadline may end the rollout for it; otherwise decide() ends it at timeout_s
         deadline = None
@@ -149,6 +153,7 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
                 endpoint_conn_id=self.endpoint_conn_id,
                 cloudwatch=self.sagemaker is not None,
                 aws_conn_id=self.aws_conn_id,
+                announced=announced,
             ),
             method_name="execute_complete",
             timeout=deadline,

@@ -287,13 +287,15 @@ def _timeout_or_wait(
     expected_s: float | None,
 ) -> Decision:
     stats["expected_wait_s"] = expected_s
-    limit = None
+    limit, which = None, None
     if elapsed >= policy.timeout_s:
-        limit = f"rollout ran {planning.duration(elapsed)} (timeout {planning.duration(policy.timeout_s)})"
+        limit, which = f"rollout ran {planning.duration(elapsed)} (timeout {planning.duration(policy.timeout_s)})", "timeout"
     elif step_elapsed >= policy.step_timeout_s:
         limit = (f"step {step_pct}% ran {planning.duration(step_elapsed)} "
                  f"(step_timeout {planning.duration(policy.step_timeout_s)})")
+        which = "step_timeout"
     stats["limit_reached"] = limit is not None
+    stats["limit"] = which  # "timeout", "step_timeout" or None
     if limit and policy.on_timeout == "rollback":
         stats["rollback_check"] = "limit"
         return _rollback(state, f"{limit} without a decision; {note} -> roll back (on_timeout: rollback)", stats)
