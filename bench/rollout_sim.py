@@ -1,4 +1,4 @@
-"""Rollout benchmark: decide() on families of simulated traffic, each figure printed with its goal and PASS/FAIL.
+"""Rollout benchmark: decide() on families of simulated traffic, each figure printed with its goal and a verdict.
 
     python bench/rollout_sim.py [--quick] [--rollouts N] [--seed 1] [--workers 2] [--family NAME ...]
 
@@ -14,6 +14,13 @@ Policy = the spec's rollout defaults (plus the guardrail under test in the guard
 - prediction: mean shift of 0 and 0.5 standard deviations at several scales (mean 0, a mean 10^4 x the
   spread, class probabilities), guardrail prediction_shift 0.5
 - latency: the candidate's latencies x1 and x3 (two latency shapes), guardrail latency_p99_ratio 1.5
+- all-checks: a healthy candidate with 5xx, 4xx, latencies and predictions, both guardrails on
+- budget (printed last): the false rollbacks of every healthy row together against the significance
+
+Every rate is printed with its Monte Carlo standard error (binomial; the median's by bootstrap). Verdicts: PASS
+(the figure meets its goal), NOISE (it misses by at most NOISE_SE standard errors: not told apart from the goal
+at this number of rollouts; run more), FAIL (it misses by more). A healthy row also says which check each false
+rollback is blamed on.
 """
 
 from __future__ import annotations
