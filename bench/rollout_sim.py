@@ -211,7 +211,7 @@ def judge(g: Goal, r: dict[str, Any], sprt_bound: float | None) -> tuple[str, st
     elif figure == "minutes_to_100":
         shown = f"{value:.1f} min to 100% (se {se:.1f}; goal {op} {threshold:g})"
     else:
-        shown = f"{value:,.0f} req (se {se:,.0f}; goal {op} {threshold:,.0f}{' = 1.5 x SPRT' if sprt_bound else ''})"
+        shown = f"{value:,.0f} req (se {se:,.0f}; goal {op} {threshold:,.0f}{' = 1.5 x SPRT' if g.threshold is None else ''})"
     words = {"rollback_rate": "caught" if op == ">=" else "rolled back", "advanced_rate": "advanced",
              "minutes_to_100": "median", "req_mean": "mean"}[figure]
     if figure == "advanced_rate":
