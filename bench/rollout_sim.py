@@ -209,7 +209,7 @@ def judge(g: Goal, r: dict[str, Any], sprt_bound: float | None) -> tuple[str, st
     if figure.endswith("_rate"):
         shown = f"{value:.2%} (se {se:.2%}; goal {op} {threshold:.2%})"
     elif figure == "minutes_to_100":
-        shown = f"{value:.1f} min to 100% (se {se:.1f}; goal {op} {threshold:g})"
+        shown = f"{value:.2f} min to 100% (se {se:.2f}; goal {op} {threshold:g})"
     else:
         shown = f"{value:,.0f} req (se {se:,.0f}; goal {op} {threshold:,.0f}{' = 1.5 x SPRT' if g.threshold is None else ''})"
     words = {"rollback_rate": "caught" if op == ">=" else "rolled back", "advanced_rate": "advanced",
