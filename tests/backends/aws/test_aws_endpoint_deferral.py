@@ -29,7 +29,7 @@ from airflow_mlprovider.triggers.sagemaker_endpoint import EndpointUpdateTrigger
 from tests.operators.test_serving import FakeTI
 
 @pytest.fixture
-def sagemaker_model(aws_spec, toy_model_dir, tmp_path, monkeypatch):
+def sagemaker_model(aws_spec, aws_standin, toy_model_dir, tmp_path, monkeypatch):
     """The toy spec's hosting, registry and a way to register versions with artifacts on S3."""
     monkeypatch.setenv("AIRFLOW__MLPROVIDER__AWS_POLL_INTERVAL", "0.01")
     spec = aws_spec()
@@ -51,9 +51,17 @@ def sagemaker_model(aws_spec, toy_model_dir, tmp_path, monkeypatch):
             manifest_digest=digest,
         ))
 
-    # moto's server lives for the session: each test its own endpoint
-    return SimpleNamespace(spec=spec, hosting=SageMakerHosting.from_spec(spec), registry=registry, register=register,
-                           endpoint=f"defer-{uuid.uuid4().hex[:8]}")
+    # moto's server lives for the session: each test its own endpoint, removed afterwards with what it used
+    endpoint = f"defer-{uuid.uuid4().hex[:8]}"
+    yield SimpleNamespace(spec=spec, hosting=SageMakerHosting.from_spec(spec), registry=registry, register=register,
+                          endpoint=endpoint)
+    sagemaker = aws_standin.client("sagemaker")
+    if sagemaker.list_endpoints(NameContains=endpoint)["Endpoints"]:
+        sagemaker.delete_endpoint(EndpointName=endpoint)
+    for config in sagemaker.list_endpoint_configs(NameContains=endpoint)["EndpointConfigs"]:
+        sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
+    for model in sagemaker.list_models(NameContains=endpoint)["Models"]:
+        sagemaker.delete_model(ModelName=model["ModelName"])
 
 
 def keeper_arguments(m) -> dict[str, Any]:
