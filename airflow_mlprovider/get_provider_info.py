@@ -73,7 +73,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.hooks.endpoint_server"]}],
-        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_mlprovider.triggers.rollout", "airflow_mlprovider.triggers.shadow"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": [
+            "airflow_mlprovider.triggers.rollout", "airflow_mlprovider.triggers.shadow",
+            "airflow_mlprovider.triggers.sagemaker_endpoint"]}],
         "notifications": ["airflow_mlprovider.notifications.lifecycle.LifecycleNotifier"],
         "extra-links": ["airflow_mlprovider.operators.evaluate.EvaluationReportLink"],
         "connection-types": [

@@ -1,4 +1,4 @@
-"""Rollout benchmark: decide() on families of simulated traffic, each figure printed with its goal and PASS/FAIL.
+"""Rollout benchmark: decide() on families of simulated traffic, each figure printed with its goal and a verdict.
 
     python bench/rollout_sim.py [--quick] [--rollouts N] [--seed 1] [--workers 2] [--family NAME ...]
 
@@ -14,6 +14,13 @@ Policy = the spec's rollout defaults (plus the guardrail under test in the guard
 - prediction: mean shift of 0 and 0.5 standard deviations at several scales (mean 0, a mean 10^4 x the
   spread, class probabilities), guardrail prediction_shift 0.5
 - latency: the candidate's latencies x1 and x3 (two latency shapes), guardrail latency_p99_ratio 1.5
+- all-checks: a healthy candidate with 5xx, 4xx, latencies and predictions, both guardrails on
+- budget (printed last): the false rollbacks of every healthy row together against the significance
+
+Every rate is printed with its Monte Carlo standard error (binomial; the median's by bootstrap). Verdicts: PASS
+(the figure meets its goal), NOISE (it misses by at most NOISE_SE standard errors: not told apart from the goal
+at this number of rollouts; run more), FAIL (it misses by more). A healthy row also says which check each false
+rollback is blamed on.
 """
 
 from __future__ import annotations
@@ -21,9 +28,9 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -39,13 +46,36 @@ HOUR = 3600.0
 
 
 @dataclass(frozen=True)
+class Goal:
+    """A figure of summarize() that must stay at most (<=) or at least (>=) a threshold."""
+
+    figure: str  # rollback_rate, advanced_rate, minutes_to_100, req_mean
+    op: str
+    threshold: float | None  # None: 1.5 x Wald's SPRT expected sample size for the row's pair
+
+
+def at_most(figure: str, threshold: float | None = None) -> Goal:
+    return Goal(figure, "<=", threshold)
+
+
+def at_least(figure: str, threshold: float) -> Goal:
+    return Goal(figure, ">=", threshold)
+
+
+FALSE_1 = at_most("rollback_rate", 0.01)
+FALSE_2 = at_most("rollback_rate", 0.02)
+CAUGHT_95 = at_least("rollback_rate", 0.95)
+WITHIN_SPRT = at_most("req_mean")
+
+
+@dataclass(frozen=True)
 class Row:
     """One simulated population: a scenario under a policy, and the goals its figures must meet."""
 
     family: str
     label: str
     scenario: Scenario
-    goals: tuple[str, ...]  # names of the checks in GOALS
+    goals: tuple[Goal, ...]
     guardrails: Guardrails = field(default_factory=Guardrails)
     sprt: tuple[float, float] | None = None  # (p0, p1) for the Wald reference
     rollouts: float = 1.0  # share of --rollouts
@@ -54,10 +84,10 @@ class Row:
 
 def rows() -> list[Row]:
     out = [
-        Row("tuned", "good 1% -> 1%", Scenario(), ("false<=0.75%", "median<=8.8min"), rollouts=4, baseline=True),
-        Row("tuned", "slightly bad 1% -> 1.5%", Scenario(candidate_5xx=0.015), ("caught>=97.7%", "mean<=5724"),
+        Row("tuned", "good 1% -> 1%", Scenario(), (at_most("rollback_rate", 0.0075), at_most("minutes_to_100", 8.8)), rollouts=4, baseline=True),
+        Row("tuned", "slightly bad 1% -> 1.5%", Scenario(candidate_5xx=0.015), (at_least("rollback_rate", 0.977), at_most("req_mean", 5724)),
             sprt=(0.01, 0.015), rollouts=4, baseline=True),
-        Row("tuned", "bad 1% -> 3%", Scenario(candidate_5xx=0.03), ("caught>=100%", "mean<=476"),
+        Row("tuned", "bad 1% -> 3%", Scenario(candidate_5xx=0.03), (at_least("rollback_rate", 1.0), at_most("req_mean", 476)),
             sprt=(0.01, 0.03), rollouts=4, baseline=True),
     ]
     for cls in ("5xx", "4xx"):
@@ -67,36 +97,40 @@ def rows() -> list[Row]:
                 rates.update(champion_5xx=0.0, candidate_5xx=0.0)
             healthy = Scenario(**rates, horizon_s=8 * HOUR)
             share = 0.2 if base < 0.001 else 1.0  # the rarest rates take hours per rollout
-            out.append(Row("doubling", f"{cls} {base:.2%} healthy", healthy, ("false<=1%",), rollouts=share))
+            out.append(Row("doubling", f"{cls} {base:.2%} healthy", healthy, (FALSE_1,), rollouts=share))
             out.append(Row("doubling", f"{cls} {base:.2%} -> {2 * base:.2%}",
-                           replace(healthy, **{f"candidate_{cls}": 2 * base}), ("caught>=95%", "mean<=1.5 SPRT"),
+                           replace(healthy, **{f"candidate_{cls}": 2 * base}), (CAUGHT_95, WITHIN_SPRT),
                            sprt=(base, 2 * base), rollouts=share))
     for rate in (0.1, 0.3, 1.0):
         low = Scenario(requests_per_s=rate, horizon_s=12 * HOUR)
-        out.append(Row("low-traffic", f"{rate:g} req/s healthy", low, ("false<=2%",), rollouts=0.05))
+        out.append(Row("low-traffic", f"{rate:g} req/s healthy", low, (FALSE_2,), rollouts=0.05))
         out.append(Row("low-traffic", f"{rate:g} req/s 1% -> 2%", replace(low, candidate_5xx=0.02),
-                       ("advanced<=5%",), rollouts=0.05))
+                       (at_most("advanced_rate", 0.05),), rollouts=0.05))
     for hours in (1, 3):
         gap = Scenario(traffic_gaps=((120.0, 120.0 + hours * HOUR),), horizon_s=(hours + 6) * HOUR)
-        out.append(Row("traffic-outage", f"{hours}h without traffic, healthy", gap, ("false<=2%",), rollouts=0.25))
+        out.append(Row("traffic-outage", f"{hours}h without traffic, healthy", gap, (FALSE_2,), rollouts=0.25))
         out.append(Row("traffic-outage", f"{hours}h without traffic, 1% -> 2%", replace(gap, candidate_5xx=0.02),
-                       ("caught>=95%",), rollouts=0.25))
+                       (CAUGHT_95,), rollouts=0.25))
     for step in range(3):
         out.append(Row("shared-outage", f"20% 5xx for 2 min from step {step}", Scenario(outage_step=step),
-                       ("false<=2%",), rollouts=1.0))
+                       (FALSE_2,), rollouts=1.0))
     prediction = Guardrails(prediction_shift=0.5)
     for kind, mean, sd in (("normal", 0.0, 1.0), ("normal", 1e4, 1.0), ("probability", 0.2, 0.15)):
         scale = f"{kind} mean {mean:g} sd {sd:g}"
         shifting = Scenario(prediction=kind, prediction_mean=mean, prediction_sd=sd)
-        out.append(Row("prediction", f"{scale}, no shift", shifting, ("false<=1%",), prediction, rollouts=0.25))
+        out.append(Row("prediction", f"{scale}, no shift", shifting, (FALSE_1,), prediction, rollouts=0.5))
         out.append(Row("prediction", f"{scale}, shift 0.5 sd", replace(shifting, prediction_shift_sd=0.5),
-                       ("caught>=95%", "mean<=3000"), prediction, rollouts=0.25))
+                       (CAUGHT_95, at_most("req_mean", 3000)), prediction, rollouts=0.5))
     latency = Guardrails(latency_p99_ratio=1.5)
     for sigma in (0.3, 1.0):
         slow = Scenario(latency_median_ms=20.0, latency_sigma=sigma)
-        out.append(Row("latency", f"log-sd {sigma:g}, 1x", slow, ("false<=1%",), latency, rollouts=0.25))
-        out.append(Row("latency", f"log-sd {sigma:g}, 3x", replace(slow, latency_factor=3.0), ("caught>=99%",),
+        out.append(Row("latency", f"log-sd {sigma:g}, 1x", slow, (FALSE_1,), latency, rollouts=0.5))
+        out.append(Row("latency", f"log-sd {sigma:g}, 3x", replace(slow, latency_factor=3.0), (at_least("rollback_rate", 0.99),),
                        latency, rollouts=0.25))
+    every_check = Scenario(champion_4xx=0.005, candidate_4xx=0.005, prediction="probability", prediction_mean=0.2,
+                           prediction_sd=0.15, latency_median_ms=20.0, latency_sigma=0.5)
+    out.append(Row("all-checks", "healthy: 5xx 1%, 4xx 0.5%, latency 1x, no shift", every_check, (FALSE_1,),
+                   Guardrails(latency_p99_ratio=1.5, prediction_shift=0.5), rollouts=1.0))
     return out
 
 
@@ -108,52 +142,81 @@ def run_row(row: Row, rollouts: int, seed: int) -> tuple[dict[str, float], dict[
     if row.baseline:
         s = row.scenario
         baseline = summarize([simulate_linear_baseline(s.champion_5xx, s.candidate_5xx, s.requests_per_s, rng)
-                              for _ in range(rollouts)])
-    return summarize(outcomes), baseline
+                              for _ in range(rollouts)], rng)
+    return summarize(outcomes, rng), baseline
 
 
-def summarize(outcomes: list[RolloutOutcome]) -> dict[str, float]:
+def rate_se(k: float, n: float) -> float:
+    """Monte Carlo standard error of a rate of k in n, with Laplace's (k+1)/(n+2) so that 0 of n or n of n
+    does not read as certain."""
+    p = (k + 1) / (n + 2)
+    return math.sqrt(p * (1 - p) / n)
+
+
+def summarize(outcomes: list[RolloutOutcome], rng: np.random.Generator) -> dict[str, Any]:
+    n = len(outcomes)
     back = [o for o in outcomes if o.rolled_back]
     done = [o for o in outcomes if o.action == "complete"]
     waiting = [o for o in outcomes if o.action == "wait"]
+    advanced = sum(o.action == "complete" or o.last_step > 0 for o in outcomes if not o.rolled_back)
     requests = np.array([o.candidate_requests for o in back]) if back else np.array([np.nan])
     estimates = [o.expected_wait_s for o in waiting if o.expected_wait_s is not None]
+    minutes = np.array([o.duration_s for o in done]) / 60
+    median_se = math.nan
+    if len(minutes) > 1:  # bootstrap: the median has no simple formula
+        medians = np.median(rng.choice(minutes, (200, len(minutes))), axis=1)
+        median_se = float(np.std(medians))
+    blamed: dict[str, int] = {}
+    for o in back:
+        blamed[o.check or "?"] = blamed.get(o.check or "?", 0) + 1
     return {
-        "n": len(outcomes),
-        "rollback_rate": len(back) / len(outcomes),
-        "advanced_rate": sum(o.action == "complete" or o.last_step > 0 for o in outcomes if not o.rolled_back)
-        / len(outcomes),
-        "waiting_rate": len(waiting) / len(outcomes),
+        "n": n,
+        "rollbacks": len(back),
+        "rollback_rate": len(back) / n,
+        "rollback_se": rate_se(len(back), n),
+        "advanced_rate": advanced / n,
+        "advanced_se": rate_se(advanced, n),
+        "waiting_rate": len(waiting) / n,
         "req_mean": float(np.mean(requests)),
         "req_se": float(np.std(requests) / np.sqrt(len(requests))),
-        "req_median": float(np.median(requests)),
-        "minutes_to_100": float(np.median([o.duration_s for o in done])) / 60 if done else math.nan,
+        "minutes_to_100": float(np.median(minutes)) if len(minutes) else math.nan,
+        "minutes_se": median_se,
         "estimate_h": float(np.median(estimates)) / HOUR if estimates else math.nan,
+        "blamed": blamed,
     }
 
 
-def goal(name: str, r: dict[str, float], sprt_bound: float | None) -> tuple[str, bool]:
-    """The figure a goal is about, and whether it holds."""
-    checks: dict[str, Callable[[], tuple[str, bool]]] = {
-        "false<=0.75%": lambda: (f"rolled back {r['rollback_rate']:.2%} (goal <= 0.75%)", r["rollback_rate"] <= 0.0075),
-        "false<=1%": lambda: (f"rolled back {r['rollback_rate']:.2%} (goal <= 1%)", r["rollback_rate"] <= 0.01),
-        "false<=2%": lambda: (f"rolled back {r['rollback_rate']:.2%} (goal <= 2%)", r["rollback_rate"] <= 0.02),
-        "median<=8.8min": lambda: (f"median {r['minutes_to_100']:.1f} min to 100% (goal <= 8.8)",
-                                   r["minutes_to_100"] <= 8.8),
-        "caught>=95%": lambda: (f"caught {r['rollback_rate']:.1%} (goal >= 95%)", r["rollback_rate"] >= 0.95),
-        "caught>=97.7%": lambda: (f"caught {r['rollback_rate']:.1%} (goal >= 97.7%)", r["rollback_rate"] >= 0.977),
-        "caught>=99%": lambda: (f"caught {r['rollback_rate']:.1%} (goal >= 99%)", r["rollback_rate"] >= 0.99),
-        "caught>=100%": lambda: (f"caught {r['rollback_rate']:.1%} (goal 100%)", r["rollback_rate"] >= 1.0),
-        "advanced<=5%": lambda: (f"advanced {r['advanced_rate']:.1%}, caught {r['rollback_rate']:.1%}, waiting "
-                                 f"{r['waiting_rate']:.1%} (goal advanced <= 5%)", r["advanced_rate"] <= 0.05),
-        "mean<=5724": lambda: (f"mean {r['req_mean']:,.0f} req (se {r['req_se']:,.0f}; goal <= 5,724)",
-                               r["req_mean"] <= 5724),
-        "mean<=476": lambda: (f"mean {r['req_mean']:,.0f} req (se {r['req_se']:,.0f}; goal <= 476)", r["req_mean"] <= 476),
-        "mean<=3000": lambda: (f"mean {r['req_mean']:,.0f} req (goal <= 3,000)", r["req_mean"] <= 3000),
-        "mean<=1.5 SPRT": lambda: (f"mean {r['req_mean']:,.0f} req (se {r['req_se']:,.0f}; goal <= 1.5 x SPRT "
-                                   f"= {sprt_bound:,.0f})", r["req_mean"] <= sprt_bound),
-    }
-    return checks[name]()
+SE = {"rollback_rate": "rollback_se", "advanced_rate": "advanced_se", "minutes_to_100": "minutes_se",
+      "req_mean": "req_se"}
+#: a figure that misses its goal by at most this many standard errors is not told apart from it at this
+#: number of rollouts (verdict NOISE: run more rollouts); beyond it the miss is real (FAIL)
+NOISE_SE = 2.0
+
+
+def verdict(value: float, se: float, op: str, threshold: float) -> str:
+    """PASS when the figure meets the goal; NOISE when it misses by at most NOISE_SE standard errors; FAIL."""
+    miss = value - threshold if op == "<=" else threshold - value
+    if miss <= 1e-12:
+        return "PASS"
+    return "NOISE" if math.isfinite(se) and miss <= NOISE_SE * se else "FAIL"
+
+
+def judge(g: Goal, r: dict[str, Any], sprt_bound: float | None) -> tuple[str, str]:
+    """The figure a goal is about, with its Monte Carlo standard error and goal, and the verdict."""
+    figure, op = g.figure, g.op
+    threshold = sprt_bound if g.threshold is None else g.threshold
+    value, se = r[figure], r[SE[figure]]
+    if figure.endswith("_rate"):
+        shown = f"{value:.2%} (se {se:.2%}; goal {op} {threshold:.2%})"
+    elif figure == "minutes_to_100":
+        shown = f"{value:.2f} min to 100% (se {se:.2f}; goal {op} {threshold:g})"
+    else:
+        shown = f"{value:,.0f} req (se {se:,.0f}; goal {op} {threshold:,.0f}{' = 1.5 x SPRT' if g.threshold is None else ''})"
+    words = {"rollback_rate": "caught" if op == ">=" else "rolled back", "advanced_rate": "advanced",
+             "minutes_to_100": "median", "req_mean": "mean"}[figure]
+    if figure == "advanced_rate":
+        words = f"caught {r['rollback_rate']:.1%}, waiting {r['waiting_rate']:.1%}, advanced"
+    return f"{words} {shown}", verdict(value, se, op, threshold)
 
 
 def main() -> None:
@@ -177,26 +240,39 @@ def main() -> None:
                    for i, row in enumerate(selected)]
         results = [f.result() for f in futures]
 
-    failed = 0
+    verdicts: dict[str, int] = {"PASS": 0, "NOISE": 0, "FAIL": 0}
     family = None
+    healthy = [0, 0]  # false rollbacks and rollouts over every row with a false-rollback goal
     for row, (r, baseline) in zip(selected, results):
         if row.family != family:
             family = row.family
             print(f"[{family}]")
         bound = 1.5 * wald_expected_sample_size(*row.sprt, ALPHA, BETA) if row.sprt else None
-        for name in row.goals:
-            text, ok = goal(name, r, bound)
-            failed += not ok
-            print(f"  {'PASS' if ok else 'FAIL'}  {row.label:<42} {text}   [n={r['n']}]")
+        for g in row.goals:
+            text, outcome = judge(g, r, bound)
+            verdicts[outcome] += 1
+            print(f"  {outcome:<5} {row.label:<44} {text}   [n={r['n']}]")
+        if any(g.figure == "rollback_rate" and g.op == "<=" for g in row.goals):
+            healthy[0] += r["rollbacks"]
+            healthy[1] += r["n"]
+            if r["blamed"]:
+                print(f"        {'':<44} rolled back by: " + ", ".join(f"{k} {v}" for k, v in sorted(r["blamed"].items())))
         if math.isfinite(r["estimate_h"]):
-            print(f"        {'':<42} still waiting: {r['waiting_rate']:.0%}, median estimate of the time still "
+            print(f"        {'':<44} still waiting: {r['waiting_rate']:.0%}, median estimate of the time still "
                   f"needed {r['estimate_h']:.1f} h")
         if baseline:
-            print(f"        {'':<42} linear shifting baseline: rolled back {baseline['rollback_rate']:.1%}, mean "
+            print(f"        {'':<44} linear shifting baseline: rolled back {baseline['rollback_rate']:.1%}, mean "
                   f"{baseline['req_mean']:,.0f} req, {baseline['minutes_to_100']:.0f} min to 100%")
-    print(f"\n{failed} goal(s) failed; {sum(r['n'] for r, _ in results):,.0f} simulated rollouts in "
-          f"{time.perf_counter() - started:.0f} s")
-
+    if healthy[1]:
+        significance = RolloutPolicy.from_spec(Rollout()).significance
+        rate, se = healthy[0] / healthy[1], rate_se(*healthy)
+        outcome = verdict(rate, se, "<=", significance)
+        verdicts[outcome] += 1
+        print(f"[budget]\n  {outcome:<5} {'every healthy row together':<44} rolled back {rate:.2%} (se {se:.2%}; "
+              f"goal <= significance {significance:.0%}: every check, every step)   [n={healthy[1]}]")
+    print(f"\n{verdicts['FAIL']} goal(s) failed, {verdicts['NOISE']} within {NOISE_SE:g} standard errors of their goal "
+          f"(undecided at this number of rollouts), {verdicts['PASS']} passed; "
+          f"{sum(r['n'] for r, _ in results):,.0f} simulated rollouts in {time.perf_counter() - started:.0f} s")
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,12 @@ Register with ``pytest_plugins = ["tests.aws_standin"]`` (a conftest does it for
 What the stand-in adds to moto 5, and where it is stricter than moto (as the real services are):
 - UpdateEndpoint (moto answers HTTP 500): switches the endpoint to the new config's variants, as SageMaker does
   when RetainAllVariantProperties is false. `fail_next_update(endpoint, reason)` makes the next one fail as
-  SageMaker's do: the endpoint stays on its old config, InService, with the FailureReason.
+  SageMaker's do: the endpoint stays on its old config, InService, with the FailureReason; with
+  `status="Failed"` it ends Failed (SageMaker could not roll back either).
+- Endpoint changes take time, as on SageMaker: after UpdateEndpoint or UpdateEndpointWeightsAndCapacities the
+  endpoint reports Updating until the next DescribeEndpoint (one status poll) shows the outcome, and a further
+  update while it is Updating is refused (ValidationException, as SageMaker's "Cannot update in-progress
+  endpoint"). moto finishes both at once, which hides a caller that does not wait.
 - CreateTrainingJob checks HyperParameters against botocore's SageMaker model (value <= 2,500 characters,
   key <= 256, at most 100 entries); moto accepts anything.
 - S3 buckets made with `new_bucket(list_allowed=False)` play a caller without s3:ListBucket: listing is denied,
@@ -74,9 +79,10 @@ class AwsStandin:
         """CloudWatch has published the datapoints stamped before `timestamp` only (None: all of them)."""
         _CLOUDWATCH["published_until"] = timestamp
 
-    def fail_next_update(self, endpoint: str, reason: str) -> None:
-        """The next UpdateEndpoint of `endpoint` fails: SageMaker keeps the old config and reports InService."""
-        _FAILING_UPDATES[endpoint] = reason
+    def fail_next_update(self, endpoint: str, reason: str, status: str = "InService") -> None:
+        """The next UpdateEndpoint of `endpoint` fails: SageMaker keeps the old config and reports InService
+        (or, status="Failed", the endpoint ends Failed), with `reason` as FailureReason."""
+        _FAILING_UPDATES[endpoint] = (reason, status)
 
     def queue_invoke_results(self, results: list[dict[str, Any]]) -> None:
         """Queue the answers of sagemaker-runtime InvokeEndpoint (moto's canned-result API)."""
@@ -87,7 +93,8 @@ class AwsStandin:
 
 
 # shared with moto's server, which runs in this process
-_FAILING_UPDATES: dict[str, str] = {}
+_FAILING_UPDATES: dict[str, tuple[str, str]] = {}
+_SETTLING: dict[str, str] = {}  # endpoint -> the status its running change ends in, shown at the next describe
 _UNLISTABLE_BUCKETS: set[str] = set()
 _CLOUDWATCH: dict[str, float | None] = {"published_until": None}
 
@@ -116,17 +123,52 @@ def _update_endpoint_backend(self: Any, endpoint_name: str, endpoint_config_name
     from moto.sagemaker.models import FakeEndpoint
 
     endpoint = self.endpoints[endpoint_name]
+    _refuse_in_progress(endpoint)
     config = self.describe_endpoint_config(endpoint_config_name)
     if endpoint_name in _FAILING_UPDATES:  # SageMaker rolls back: old config, InService, a FailureReason
-        endpoint.failure_reason = _FAILING_UPDATES.pop(endpoint_name)
-        endpoint.endpoint_status = "InService"
+        endpoint.failure_reason, final = _FAILING_UPDATES.pop(endpoint_name)
+        _start_change(endpoint, final)
         return endpoint.arn
     endpoint.failure_reason = None
     endpoint.endpoint_config_name = endpoint_config_name
     endpoint.production_variants = FakeEndpoint._process_production_variants(endpoint, config["ProductionVariants"])
     endpoint.data_capture_config = config["DataCaptureConfig"]
-    endpoint.endpoint_status = "InService"
+    _start_change(endpoint, "InService")
     return endpoint.arn
+
+
+def _refuse_in_progress(endpoint: Any) -> None:
+    from moto.sagemaker.exceptions import ValidationError
+
+    if endpoint.endpoint_status in ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"):
+        raise ValidationError(f"Cannot update in-progress endpoint \"{endpoint.arn}\".")
+
+
+def _start_change(endpoint: Any, final_status: str) -> None:
+    """The endpoint is Updating until the next DescribeEndpoint, which shows `final_status`."""
+    endpoint.endpoint_status = "Updating"
+    _SETTLING[endpoint.endpoint_name] = final_status
+
+
+def _settle_on_describe(describe_endpoint: Any) -> Any:
+    def describe(self: Any, endpoint_name: str) -> Any:
+        if endpoint_name in _SETTLING and endpoint_name in self.endpoints:
+            self.endpoints[endpoint_name].endpoint_status = _SETTLING.pop(endpoint_name)
+        return describe_endpoint(self, endpoint_name)
+
+    return describe
+
+
+def _weights_take_time(update_weights: Any) -> Any:
+    def update(self: Any, endpoint_name: str, desired_weights_and_capacities: Any) -> Any:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is not None:
+            _refuse_in_progress(endpoint)
+        arn = update_weights(self, endpoint_name, desired_weights_and_capacities)
+        _start_change(self.endpoints[endpoint_name], "InService")
+        return arn
+
+    return update
 
 
 def _update_endpoint_response(self: Any) -> Any:
@@ -260,6 +302,10 @@ def _extend_moto(endpoint_url: str) -> None:
     CloudWatchBackend.get_metric_data = _whole_minutes(CloudWatchBackend.get_metric_data)
 
     SageMakerModelBackend.update_endpoint = _update_endpoint_backend
+    SageMakerModelBackend.describe_endpoint = _settle_on_describe(SageMakerModelBackend.describe_endpoint)
+    SageMakerModelBackend.update_endpoint_weights_and_capacities = _weights_take_time(
+        SageMakerModelBackend.update_endpoint_weights_and_capacities
+    )
     SageMakerResponse.update_endpoint = _update_endpoint_response
     create_training_job = SageMakerModelBackend.create_training_job
 

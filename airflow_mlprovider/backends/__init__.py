@@ -55,13 +55,16 @@ def training_compute(train: Train, store: ArtifactStore, aws_conn_id: str = "aws
 
 def serving_backend(
     endpoint_conn_id: str = "mlprovider_endpoint", *, sagemaker: SageMakerHosting | None = None,
-    aws_conn_id: str = "aws_default",
+    aws_conn_id: str = "aws_default", wait: bool = True,
 ) -> ServingBackend:
-    """A SageMaker endpoint (given `sagemaker` hosting settings) or the local endpoint server's connection."""
+    """A SageMaker endpoint (given `sagemaker` hosting settings) or the local endpoint server's connection.
+
+    wait=False: a SageMaker endpoint change raises EndpointChangeStarted instead of waiting for it (the caller
+    defers); the local server changes at once and ignores it."""
     if sagemaker is not None:
         from airflow_mlprovider.backends.aws.sagemaker_serving import SageMakerServing
 
-        return SageMakerServing(sagemaker, aws_conn_id)
+        return SageMakerServing(sagemaker, aws_conn_id, wait=wait)
     from airflow_mlprovider.backends.local.endpoint_server import LocalEndpointServing
 
     return LocalEndpointServing(endpoint_conn_id)

@@ -105,6 +105,21 @@ class StaleFenceError(RuntimeError):
     """A weight change or removal carried a generation older than the endpoint's newest fence: nothing changed."""
 
 
+class EndpointChangeStarted(Exception):  # noqa: N818 - a signal, like Airflow's TaskDeferred, not an error
+    """A backend built not to wait (SageMaker's `wait=False`) started an endpoint change that takes minutes.
+
+    The caller waits elsewhere (an operator defers to the triggerer) until `endpoint` is in service again,
+    then calls the backend's `finish_change(change)`, which verifies the change and does what follows it, and
+    repeats its own call: calls are idempotent, so the repeat finds the change made and carries on.
+    `change` is JSON-safe (it travels in a trigger's event).
+    """
+
+    def __init__(self, endpoint: str, change: dict) -> None:
+        super().__init__(f"endpoint {endpoint}: change started ({change.get('kind')}), not yet in service")
+        self.endpoint = endpoint
+        self.change = change
+
+
 def check_weights(endpoint: str, weights: dict[str, float], variants: list[str]) -> None:
     """The rules every backend's set_weights applies before routing: ValueError naming what is wrong."""
     if sorted(weights) != sorted(variants):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
 
 from airflow_mlprovider.notifications.lifecycle import LifecycleNotifier
 from airflow_mlprovider.user_code import UserCodeError
@@ -75,6 +75,11 @@ class LifecycleOperator(BaseOperator):
 
             require_shared_path(uri, "artifact_root")
         return artifact_store(uri, self.aws_conn_id)
+
+
+def default_deferrable() -> bool:
+    """Airflow's `[operators] default_deferrable` (False unless the deployment turns deferral on)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def run_key(run_id: str) -> str:

@@ -5,7 +5,8 @@ execute_complete() applies the trigger's decision: advance -> next weight and de
 run the finalize task; rollback -> candidate to 0 % at once, run the rollback task. The branch not taken is
 skipped the way Airflow's own branch operators do it (BranchMixIn.do_branch), so clearing a task keeps the
 choice. Every weight change carries the deploy's fence generation: once finalize or rollback have fenced,
-a stale attempt of this task can no longer move traffic.
+a stale attempt of this task can no longer move traffic. On SageMaker with `deferrable`, a weight change
+defers to the endpoint's trigger too; its event brings the decision back to execute_complete, which carries on.
 """
 
 from __future__ import annotations
@@ -100,24 +101,34 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
             state, event = RolloutState.resume(policy, weights[candidate], now), "rollout.resume"
         else:
             state, event = RolloutState.start(policy, now), "rollout.start"
-        self._shift(state.weight)
-        message = (f"{candidate} at {state.weight:g} % beside {champion} "
-                   f"(step {state.step_index + 1} of {len(policy.steps)})")
-        self.announce(self.model, event, message)
-        self._record(context, event.removeprefix("rollout."), state.weight, message, None)
-        self._defer(policy, state)
+        return self.execute_complete(context, {"action": "start", "event": event, "weight": state.weight,
+                                               "state": state.to_dict()})
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         from airflow_mlprovider.rollout import RolloutState
 
+        if "change" in event:  # a deferred SageMaker weight change finished: carry on with its decision
+            event = self.finish_endpoint_change(event)
         action = event["action"]
+        if action == "start":
+            state = RolloutState.from_dict(event["state"])
+            self._shift(event, state.weight)
+            message = (f"{self.candidate} at {state.weight:g} % beside {self.champion} "
+                       f"(step {state.step_index + 1} of {len(self.policy.steps)})")
+            self.announce(self.model, event["event"], message)
+            self._record(context, event["event"].removeprefix("rollout."), state.weight, message, None)
+            self._defer(self.policy, state)
+        if action == "wait":  # a limit passed under on_timeout: wait; say how long it expects, keep waiting
+            self.announce(self.model, "rollout.limit", f"{self.candidate} at {event['weight']:g} %: {event['reason']}",
+                          alert=True)
+            self._defer(self.policy, RolloutState.from_dict(event["state"]), event["announced"])
         if action == "advance":
-            self._shift(event["weight"])
+            self._shift(event, event["weight"])
             self.announce(self.model, "rollout.advance", f"{self.candidate} -> {event['weight']:g} %: {event['reason']}")
             self._record(context, "advance", event["weight"], event["reason"], event.get("stats"))
-            self._defer(self.policy, RolloutState.from_dict(event["state"]))
+            self._defer(self.policy, RolloutState.from_dict(event["state"]), event.get("announced", []))
         if action == "rollback":
-            self._shift(0.0)  # stop the candidate's traffic now; the rollback task removes it
+            self._shift(event, 0.0)  # stop the candidate's traffic now; the rollback task removes it
             self.announce(self.model, "rollout.rollback", f"{self.candidate} -> 0 %: {event['reason']}", alert=True)
             return self._conclude(context, event)
         if action == "complete":
@@ -125,10 +136,16 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
             return self._conclude(context, event)
         raise AirflowException(f"unknown rollout event {action!r} (allowed: advance, complete, rollback)")
 
-    def _shift(self, weight: float) -> None:
-        route(self.serving, self.endpoint, {self.candidate: weight, self.champion: 100.0 - weight}, self.generation)
+    def _shift(self, event: dict[str, Any], weight: float) -> None:
+        """Route `weight` % to the candidate; a SageMaker change under way defers, resuming with `event`."""
+        from airflow_mlprovider.backends.base import EndpointChangeStarted
 
-    def _defer(self, policy: RolloutPolicy, state: RolloutState) -> None:
+        try:
+            route(self.serving, self.endpoint, {self.candidate: weight, self.champion: 100.0 - weight}, self.generation)
+        except EndpointChangeStarted as started:
+            self.defer_endpoint_change(started, event)
+
+    def _defer(self, policy: RolloutPolicy, state: RolloutState, announced: list[str] | None = None) -> None:
         # on_timeout "wait": decide() keeps waiting for evidence past the limits (the candidate stays at its
         # step, watched), so no deadline may end the rollout for it; otherwise decide() ends it at timeout_s
         deadline = None
@@ -145,6 +162,7 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
                 endpoint_conn_id=self.endpoint_conn_id,
                 cloudwatch=self.sagemaker is not None,
                 aws_conn_id=self.aws_conn_id,
+                announced=announced,
             ),
             method_name="execute_complete",
             timeout=deadline,

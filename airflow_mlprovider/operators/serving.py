@@ -7,6 +7,13 @@ candidate is being rolled out. New variants always arrive at weight 0 and get tr
 Weight changes are fenced (ServingBackend.fence): deploy starts a generation that the rollout carries on
 every weight change; finalize and rollback start a newer one first, so a stale rollout attempt (a zombie
 worker) is refused from then on, and they check with describe() that the champion really serves 100 %.
+
+Deferral: on SageMaker an endpoint change takes minutes. With `deferrable` (default `[operators]
+default_deferrable`) the operators start the change and defer to the triggerer (EndpointUpdateTrigger, the amazon
+provider's SageMaker endpoint waiter) instead of holding a worker slot; on resume they verify the change
+(`finish_change`) and run their steps again: every step is idempotent, so the repeat finds what was done and
+carries on. What must not be redone (the fence generation, the registry's promotion outcome) travels in the
+trigger's event (`resume`). The local endpoint server changes at once: nothing defers.
 """
 
 from __future__ import annotations
@@ -17,16 +24,16 @@ import re
 import time
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from airflow_mlprovider.operators.base import LifecycleOperator
+from airflow_mlprovider.operators.base import LifecycleOperator, default_deferrable
 from airflow_mlprovider.operators.champion_asset import champion_alias, emit_champion_event
 
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
-    from airflow_mlprovider.backends.base import MetricsSource, ServingBackend, Variant
+    from airflow_mlprovider.backends.base import EndpointChangeStarted, MetricsSource, ServingBackend, Variant
     from airflow_mlprovider.registry.store import ModelRegistry, ModelVersion
 
 #: SageMaker's variant names are the strictest: [a-zA-Z0-9-], at most 63 characters
@@ -74,24 +81,52 @@ class EndpointOperator(LifecycleOperator):
         admin token as password).
     :param sagemaker: SageMaker hosting settings (`backends.aws.hosting.SageMakerHosting`): serve on a
         SageMaker endpoint through `aws_conn_id` instead of the local server.
+    :param deferrable: sagemaker: wait for endpoint changes in the triggerer, not in a worker slot; defaults to
+        `[operators] default_deferrable`.
     """
 
     ui_color = "#e3ecf7"
 
     def __init__(
         self, *, endpoint: str, endpoint_conn_id: str = "mlprovider_endpoint",
-        sagemaker: SageMakerHosting | None = None, **kwargs: Any,
+        sagemaker: SageMakerHosting | None = None, deferrable: bool | None = None, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.endpoint = endpoint
         self.endpoint_conn_id = endpoint_conn_id
         self.sagemaker = sagemaker
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     @cached_property
     def serving(self) -> ServingBackend:
         from airflow_mlprovider.backends import serving_backend
 
-        return serving_backend(self.endpoint_conn_id, sagemaker=self.sagemaker, aws_conn_id=self.aws_conn_id)
+        return serving_backend(self.endpoint_conn_id, sagemaker=self.sagemaker, aws_conn_id=self.aws_conn_id,
+                               wait=not self.deferrable)
+
+    def defer_endpoint_change(
+        self, started: EndpointChangeStarted, resume: dict[str, Any], method_name: str = "execute_complete"
+    ) -> NoReturn:
+        """Wait in the triggerer for the started change; `resume` comes back in the event."""
+        from airflow_mlprovider.triggers.sagemaker_endpoint import EndpointUpdateTrigger
+
+        self.log.info("%s: waiting in the triggerer", started)
+        self.defer(
+            trigger=EndpointUpdateTrigger(endpoint=started.endpoint, change=started.change, resume=resume,
+                                          waiter_delay=self.serving.poll_interval_s, aws_conn_id=self.aws_conn_id),
+            method_name=method_name,
+        )
+
+    def finish_endpoint_change(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Check the endpoint trigger's event, verify and finish the change; the state carried across the wait."""
+        change = event["change"]
+        if event.get("status") != "success":
+            raise AirflowException(
+                f"SageMaker endpoint {event.get('endpoint')!r} did not return to service after its {change['kind']} "
+                f"change ({event.get('status')}): {event.get('message')}"
+            )
+        self.serving.finish_change(change)
+        return dict(event.get("resume") or {})
 
     @cached_property
     def metrics(self) -> MetricsSource:
@@ -167,6 +202,30 @@ class ChampionKeepingOperator(EndpointOperator):
             serving.remove(self.endpoint, remove)
         return name
 
+    def execute(self, context: Any) -> dict[str, Any]:
+        return self._resumable(context, {})
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        return self._resumable(context, self.finish_endpoint_change(event))
+
+    def _resumable(self, context: Any, resume: dict[str, Any]) -> dict[str, Any]:
+        from airflow_mlprovider.backends.base import EndpointChangeStarted
+
+        try:
+            return self.act(context, resume)
+        except EndpointChangeStarted as started:
+            self.defer_endpoint_change(started, resume)
+
+    def act(self, context: Any, resume: dict[str, Any]) -> dict[str, Any]:
+        """The operator's steps, run again after each deferral; `resume` holds what must not be redone."""
+        raise NotImplementedError
+
+    def fenced(self, resume: dict[str, Any]) -> int:
+        """This task's fence generation: a new one on the first run, the same one after a deferral."""
+        if "generation" not in resume:
+            resume["generation"] = self.serving.fence(self.endpoint)
+        return resume["generation"]
+
 
 class DeployOperator(ChampionKeepingOperator):
     """Deploy a registered version at 0 % beside the champion (redeployed at 100 % if the endpoint lost it).
@@ -176,7 +235,8 @@ class DeployOperator(ChampionKeepingOperator):
 
     With a `rollout_policy`, it also warns up front (log and notification) when the champion's traffic of
     the last hour is too low for the rollout's steps to be decided within their limits
-    (`rollout.plan_rollout`), saying how long each step is expected to take.
+    (`rollout.plan_rollout`), saying how long each step is expected to take, and on SageMaker when the policy
+    has guardrails (CloudWatch has no data for them: they cannot be judged there).
 
     :param version_id: the registered candidate (`register.output["version_id"]`); templated.
     :param fault_injection: demos and tests: the candidate fails this fraction of requests with a 5xx.
@@ -199,11 +259,11 @@ class DeployOperator(ChampionKeepingOperator):
         self.rollout_policy = rollout_policy
         self.shadow = shadow
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def act(self, context: Any, resume: dict[str, Any]) -> dict[str, Any]:
         serving = self.serving
         candidate = self.registered(self.version_id)
         candidate_name = variant_name(candidate.version_id)
-        generation = serving.fence(self.endpoint)
+        generation = self.fenced(resume)
         champion = self.registry.champion()
         if champion is not None and champion.version_id == candidate.version_id:
             # A re-run after this version was finalized: it already is the champion.
@@ -225,7 +285,21 @@ class DeployOperator(ChampionKeepingOperator):
                       + (f" beside champion {champion_name} at 100 %" if champion_name else " (first model: no champion)"))
         if champion_name is not None and self.rollout_policy is not None:
             self._check_traffic(champion_name)
+        if self.sagemaker is not None and self.rollout_policy is not None:
+            self._check_guardrails()
         return self._deployed(candidate, champion_name, generation)
+
+    def _check_guardrails(self) -> None:
+        """Warn that the rollout's guardrails cannot be judged on SageMaker (CloudWatch has what they need for
+        neither): it judges the 5xx and 4xx rates only, and a guardrail without data never holds a step."""
+        from airflow_mlprovider.spec.model import Rollout
+
+        guardrails = Rollout.from_dict(self.rollout_policy).guardrails
+        inert = [name for name in ("prediction_shift", "latency_p99_ratio") if getattr(guardrails, name) is not None]
+        if inert:
+            self.announce(self.model, "deploy.guardrails", f"guardrails {', '.join(inert)} cannot be judged on "
+                          "SageMaker: CloudWatch publishes no prediction values and no latency histogram, so the "
+                          "rollout of this candidate judges its 5xx and 4xx rates only", alert=True)
 
     def _check_traffic(self, champion: str) -> None:
         """Warn when the last hour's traffic cannot decide the rollout's steps within their limits."""
@@ -339,17 +413,22 @@ class FinalizeOperator(ChampionKeepingOperator):
         self.previous_champion = previous_champion
         self.reason = reason
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def act(self, context: Any, resume: dict[str, Any]) -> dict[str, Any]:
         serving = self.serving
         candidate = variant_name(self.version_id)
-        generation = serving.fence(self.endpoint)
-        outcome = self.registry.promote(self.version_id, f"rollout completed: {self.reason or 'no reason given'}")
-        if not outcome.promoted:
-            restored = self.serve_champion(outcome.champion, generation, remove=candidate)
+        generation = self.fenced(resume)
+        if "promotion" not in resume:  # once: a repeat would read "already the champion"
+            outcome = self.registry.promote(self.version_id, f"rollout completed: {self.reason or 'no reason given'}")
+            resume["promotion"] = {"promoted": outcome.promoted, "reason": outcome.reason,
+                                   "champion": outcome.champion.version_id if outcome.champion else None}
+        promotion = resume["promotion"]
+        if not promotion["promoted"]:
+            champion = self.registered(promotion["champion"]) if promotion["champion"] else None
+            restored = self.serve_champion(champion, generation, remove=candidate)
             verify_serving(serving, self.endpoint, restored)
-            self.announce(self.model, "finalize.refused", f"{self.version_id} is not promoted: {outcome.reason}; "
+            self.announce(self.model, "finalize.refused", f"{self.version_id} is not promoted: {promotion['reason']}; "
                           f"{restored} serves 100 % and {candidate} was removed")
-            return {"promoted": False, "champion": restored, "reason": outcome.reason}
+            return {"promoted": False, "champion": restored, "reason": promotion["reason"]}
         route(serving, self.endpoint, {candidate: 100.0}, generation)
         previous = self.previous_champion
         if previous is not None and previous != candidate:
@@ -358,7 +437,7 @@ class FinalizeOperator(ChampionKeepingOperator):
         emit_champion_event(context, self.registered(self.version_id))
         self.announce(self.model, "finalize", f"{candidate} is the champion and serves 100 % of {self.endpoint}"
                       + (f"; {previous} removed" if previous else ""))
-        return {"promoted": True, "champion": candidate, "reason": outcome.reason}
+        return {"promoted": True, "champion": candidate, "reason": promotion["reason"]}
 
 
 class RollbackOperator(ChampionKeepingOperator):
@@ -395,12 +474,12 @@ class RollbackOperator(ChampionKeepingOperator):
         self.shadow = shadow
         self.shadow_stage = shadow_stage
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def act(self, context: Any, resume: dict[str, Any]) -> dict[str, Any]:
         if not self.version_id:
             raise AirflowSkipException("no candidate was registered in this run: nothing to roll back")
         serving = self.serving
         candidate = variant_name(self.version_id)
-        generation = serving.fence(self.endpoint)
+        generation = self.fenced(resume)
         champion = self.registry.champion()
         restored = self.serve_champion(champion, generation, remove=candidate)
         verify_serving(serving, self.endpoint, restored)

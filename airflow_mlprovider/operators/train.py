@@ -9,20 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf
-
-from airflow_mlprovider.operators.base import LifecycleOperator, run_key, utc_interval
+from airflow_mlprovider.operators.base import LifecycleOperator, default_deferrable, run_key, utc_interval
 from airflow_mlprovider.spec.model import Train
 
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.base import TrainingCompute, TrainingJob
 
 COMPUTES = ("local", "sagemaker")
-
-
-def default_deferrable() -> bool:
-    """Airflow's `[operators] default_deferrable` (False unless the deployment turns deferral on)."""
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 class TrainOperator(LifecycleOperator):

@@ -160,6 +160,7 @@ def decide(
 
     if log_lr >= rollback_at:
         worst = max(class_log_lr, key=class_log_lr.get)
+        stats["rollback_check"] = worst  # the check with the most evidence: what the rollback is blamed on
         what = window[worst][2] if worst not in ERROR_CLASSES else _compare(worst, pooled_cand, pooled_champ)
         reason = (f"{what}: log-likelihood ratio {log_lr:.1f} >= {rollback_at:.1f} "
                   f"(alpha {policy.significance:.0%}) -> roll back")
@@ -286,14 +287,17 @@ def _timeout_or_wait(
     expected_s: float | None,
 ) -> Decision:
     stats["expected_wait_s"] = expected_s
-    limit = None
+    limit, which = None, None
     if elapsed >= policy.timeout_s:
-        limit = f"rollout ran {planning.duration(elapsed)} (timeout {planning.duration(policy.timeout_s)})"
+        limit, which = f"rollout ran {planning.duration(elapsed)} (timeout {planning.duration(policy.timeout_s)})", "timeout"
     elif step_elapsed >= policy.step_timeout_s:
         limit = (f"step {step_pct}% ran {planning.duration(step_elapsed)} "
                  f"(step_timeout {planning.duration(policy.step_timeout_s)})")
+        which = "step_timeout"
     stats["limit_reached"] = limit is not None
+    stats["limit"] = which  # "timeout", "step_timeout" or None
     if limit and policy.on_timeout == "rollback":
+        stats["rollback_check"] = "limit"
         return _rollback(state, f"{limit} without a decision; {note} -> roll back (on_timeout: rollback)", stats)
     if expected_s is None:
         outlook = "no traffic seen in this step to estimate how long it needs"

@@ -65,6 +65,7 @@ class RolloutOutcome:
     reason: str
     last_step: int  # the step index reached
     expected_wait_s: float | None  # the last wait's estimate, if the rollout was still waiting
+    check: str | None = None  # for a rollback: the check it is blamed on (5xx, 4xx, latency, prediction, limit)
 
     @property
     def rolled_back(self) -> bool:
@@ -95,7 +96,8 @@ def simulate_rollout(policy: RolloutPolicy, scenario: Scenario, rng: np.random.G
             continue
         decision = decide(policy, state, window.counts("champion"), window.counts("candidate"), now)
         if decision.action in ("rollback", "complete"):
-            return RolloutOutcome(decision.action, served[0], served[1], now, decision.reason, step, None)
+            return RolloutOutcome(decision.action, served[0], served[1], now, decision.reason, step, None,
+                                  decision.stats.get("rollback_check"))
         if decision.action == "advance":
             window = _Window()
             step, step_started = decision.state.step_index, now

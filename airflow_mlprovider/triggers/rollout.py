@@ -1,7 +1,9 @@
 """The rollout's waiting part: check the endpoint's traffic every check_interval until a decision is due.
 
 Runs in the triggerer (no worker slot is held while a rollout waits). It yields ONE event, when `decide()`
-says advance, complete or rollback; waits are only logged. Serializes to JSON-safe kwargs: the resolved
+says advance, complete or rollback; waits are only logged, except the first wait past a limit
+(`step_timeout` of a step, or `timeout`) under `on_timeout: wait`, which comes out as a `wait` event so that the
+operator can notify how long the rollout expects to need, then waits again. Serializes to JSON-safe kwargs: the resolved
 policy, the variant names, the rollout state and where the metrics come from (connection ids).
 """
 
@@ -30,6 +32,22 @@ def policy_kwargs(policy: RolloutPolicy) -> dict[str, Any]:
     return values
 
 
+def limit_key(stats: dict[str, Any], step_index: int) -> str | None:
+    """Which limit a decision reached, once per step for step_timeout ("step_timeout:<step>"), once per
+    rollout for timeout; None if none."""
+    limit = stats.get("limit")
+    if limit == "step_timeout":
+        return f"step_timeout:{step_index}"
+    return limit
+
+
+def data_end(metrics: MetricsSource, now: float) -> float:
+    """Where `metrics`' data end at `now`: `published_until(now)` for a source that publishes late
+    (CloudWatch), else now."""
+    published_until = getattr(metrics, "published_until", None)
+    return now if published_until is None else min(now, published_until(now))
+
+
 class RolloutTrigger(BaseTrigger):
     """Wait for the next rollout decision on `endpoint` between `champion` and `candidate`.
 
@@ -41,11 +59,13 @@ class RolloutTrigger(BaseTrigger):
     :param endpoint_conn_id: the local endpoint server's connection (its window API gives the counts); or
     :param cloudwatch: read SageMaker's per-variant CloudWatch metrics through `aws_conn_id` instead.
     :param aws_conn_id: the AWS connection (cloudwatch only).
+    :param announced: the limits already announced (`limit_key`): their waits are only logged.
     """
 
     def __init__(
         self, *, endpoint: str, champion: str, candidate: str, state: dict[str, Any], policy: dict[str, Any],
         endpoint_conn_id: str = "mlprovider_endpoint", cloudwatch: bool = False, aws_conn_id: str = "aws_default",
+        announced: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.endpoint = endpoint
@@ -56,6 +76,7 @@ class RolloutTrigger(BaseTrigger):
         self.endpoint_conn_id = endpoint_conn_id
         self.cloudwatch = cloudwatch
         self.aws_conn_id = aws_conn_id
+        self.announced = list(announced or [])
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -69,6 +90,7 @@ class RolloutTrigger(BaseTrigger):
                 "endpoint_conn_id": self.endpoint_conn_id,
                 "cloudwatch": self.cloudwatch,
                 "aws_conn_id": self.aws_conn_id,
+                "announced": self.announced,
             },
         )
 
@@ -87,9 +109,11 @@ class RolloutTrigger(BaseTrigger):
         failures = 0
         while True:
             await asyncio.sleep(policy.check_interval_s)
-            now = time.time()
+            # Judge the step up to where its data end (CloudWatch: the last published minute), so that a step that
+            # passes hands the minutes still on their way to the next step's window instead of skipping them.
+            now = data_end(metrics, time.time())
             try:
-                counts = await asyncio.to_thread(
+                counts = {} if now <= state.step_started_at else await asyncio.to_thread(
                     metrics.window, self.endpoint, [self.champion, self.candidate], state.step_started_at, now
                 )
                 failures = 0
@@ -112,7 +136,8 @@ class RolloutTrigger(BaseTrigger):
                 policy, state, counts.get(self.champion, VariantCounts()), counts.get(self.candidate, VariantCounts()), now
             )
             state = decision.state
-            if decision.action == "wait":
+            limit = limit_key(decision.stats, state.step_index)
+            if decision.action == "wait" and (limit is None or limit in self.announced):
                 self.log.info("%s at %g %%: wait (%s)", self.candidate, decision.weight, decision.reason)
                 continue
             yield TriggerEvent({
@@ -121,5 +146,6 @@ class RolloutTrigger(BaseTrigger):
                 "reason": decision.reason,
                 "stats": decision.stats,
                 "state": decision.state.to_dict(),
+                "announced": self.announced + ([limit] if decision.action == "wait" else []),
             })
             return

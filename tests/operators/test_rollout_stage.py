@@ -302,3 +302,19 @@ def test_a_rollout_record_that_cannot_be_written_never_stops_the_rollout(tmp_pat
     assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 90.0, deployed["candidate"]: 10.0}
     [warning] = warnings
     assert warning.startswith("could not record rollout step start of r: ")
+
+
+def test_a_limit_reached_is_announced_and_the_rollout_keeps_waiting(tmp_path: Path) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 10)
+    announced: list[tuple[str, str, bool]] = []
+    rollout.announce = lambda model, event, message, alert=False: announced.append((event, message, alert))
+    state = RolloutState(step_index=0, weight=10.0, started_at=time.time() - 7200, step_started_at=time.time() - 7200)
+    reason = "step 10% ran 2.0h (step_timeout 1h) without a decision; ...; expects ~5.0h more at the traffic seen"
+    event = {"action": "wait", "weight": 10.0, "reason": reason, "stats": {}, "state": state.to_dict(),
+             "announced": ["step_timeout:0"]}
+    with pytest.raises(TaskDeferred) as deferred:
+        rollout.execute_complete({"ti": FakeTI({}), "run_id": "r"}, event)
+    assert [(e, alert) for e, _, alert in announced] == [("rollout.limit", True)] and "expects ~5.0h" in announced[0][1]
+    kwargs = deferred.value.trigger.serialize()[1]
+    assert kwargs["announced"] == ["step_timeout:0"] and kwargs["state"] == state.to_dict()
+    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 90.0, deployed["candidate"]: 10.0}  # unchanged

@@ -65,11 +65,13 @@ def test_rolls_back_a_clearly_worse_candidate_with_the_numbers():
     assert decision.action == "rollback" and decision.weight == 0 and decision.state.weight == 0
     assert "candidate 5xx 4.00% vs champion 1.00% over 400 vs 7,600 requests" in decision.reason
     assert "(alpha 1%) -> roll back" in decision.reason
+    assert decision.stats["rollback_check"] == "5xx"  # the check the rollback is blamed on
 
 
 def test_4xx_are_judged_too():
     decision = check(RolloutState.start(POLICY, 0), counts(7600, 0, 76), counts(400, 0, 40), now=80)
     assert decision.action == "rollback" and "candidate 4xx" in decision.reason
+    assert decision.stats["rollback_check"] == "4xx"
 
 
 def test_evidence_accumulates_over_checks_of_one_window():
@@ -154,6 +156,7 @@ def test_no_data_waits_then_the_step_timeout_rolls_back_when_asked_to():
     assert check(state, counts(0), counts(0), now=policy.step_timeout_s - 1, policy=policy).action == "wait"
     late = check(state, counts(0), counts(0), now=policy.step_timeout_s, policy=policy)
     assert late.action == "rollback" and late.weight == 0 and "step_timeout" in late.reason
+    assert late.stats["rollback_check"] == "limit"
 
 
 def test_by_default_a_limit_keeps_waiting_and_says_how_long_it_expects():

@@ -110,3 +110,27 @@ def test_unreadable_metrics_roll_back_after_repeated_failures() -> None:
 @pytest.fixture(autouse=True)
 def _forget_metrics() -> None:
     METRICS.clear()
+
+
+def test_a_limit_under_on_timeout_wait_is_announced_once_then_the_trigger_keeps_waiting() -> None:
+    # 1 % of the traffic, no errors: the 10 % step needs far longer than its 1 s step_timeout
+    METRICS["churn"] = ScriptedMetrics({"v-old": 0.0009, "v-new": 0.0001}, {})
+    trigger = make_trigger({**ROLLOUT, "min_requests": 10_000})
+    payload = first_event(trigger)
+    assert payload["action"] == "wait" and payload["announced"] == ["step_timeout:0"]
+    assert "step_timeout" in payload["reason"] and "expects ~" in payload["reason"]
+    assert payload["stats"]["limit"] == "step_timeout" and payload["stats"]["expected_wait_s"] > 0
+
+    again = ScriptedRolloutTrigger(**{**trigger.serialize()[1], "state": payload["state"],
+                                      "announced": payload["announced"]})
+
+    async def nothing_within_a_second() -> bool:
+        try:
+            await asyncio.wait_for(anext(again.run()), timeout=1.0)
+        except TimeoutError:
+            return True
+        return False
+
+    checks = len(METRICS["churn"].calls)
+    assert asyncio.run(nothing_within_a_second()), "an announced limit is only logged"
+    assert len(METRICS["churn"].calls) > checks

@@ -13,6 +13,10 @@ it starts at the first minute boundary at or after `start` (a minute a step star
 step), and ends at the earlier of the first boundary at or after `end` and the last boundary that is a publishing
 delay old ([mlprovider] cloudwatch_publish_delay, default 180 s). Minutes not yet published are not read at all:
 the counts only ever hold final data, and a step neither advances nor completes on data CloudWatch has not got.
+The rollout's trigger asks `published_until(now)` where the data end and judges the step up to there: a step
+that passes at that boundary hands the next step its window from that boundary on, so the minutes still on
+their way are judged with the next step (the same-window test does not mind the weight change inside them)
+instead of being skipped.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class CloudWatchMetrics:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         return AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="cloudwatch").get_conn()
+
+    def published_until(self, now: float) -> float:
+        """Where the published data end at `now`: the last minute boundary a publishing delay old."""
+        return MINUTE * math.floor((now - self.publish_delay_s) / MINUTE)
 
     def window(self, endpoint: str, variants: list[str], start: float, end: float) -> dict[str, VariantCounts]:
         if end <= start:

@@ -10,6 +10,11 @@ deploy:  the artifact's MANIFEST digest on S3 must be the registry's (Variant.ma
 weights: UpdateEndpointWeightsAndCapacities. Percent weights are SageMaker's relative weights as they are (they
          sum to 100); describe() turns current relative weights back into percent (a missing CurrentWeight is 0).
 remove:  a new config without the variant (or no endpoint when it was the last), then the same cleanup.
+waiting: each change (CreateEndpoint, UpdateEndpoint, UpdateEndpointWeightsAndCapacities) takes minutes. By
+         default the call waits for InService and then finishes the change (finish_change). Built with
+         wait=False it raises EndpointChangeStarted right after starting the change instead: the operator
+         defers to the triggerer (triggers/sagemaker_endpoint.py), calls finish_change(change) on resume and
+         repeats its call, which finds the change made (every call is idempotent).
 fencing: the endpoint's weight generation is an S3 object (<model_root>/endpoints/<endpoint>/generation.json)
          advanced by a conditional write (If-Match), so two fence() calls never return the same generation.
          set_weights/remove check their generation before the change and again after it: SageMaker has no
@@ -38,7 +43,7 @@ from airflow_mlprovider.backends.aws.source_bundle import (
     serving_code_digest,
     serving_model_tarball,
 )
-from airflow_mlprovider.backends.base import StaleFenceError
+from airflow_mlprovider.backends.base import EndpointChangeStarted, StaleFenceError
 
 if TYPE_CHECKING:
     from airflow_mlprovider.backends.base import Variant
@@ -78,11 +83,13 @@ class SageMakerServing:
     """Serves a model's versions on SageMaker endpoints, as `hosting` says, through an Airflow AWS connection."""
 
     def __init__(
-        self, hosting: SageMakerHosting, aws_conn_id: str = "aws_default", poll_interval_s: float | None = None
+        self, hosting: SageMakerHosting, aws_conn_id: str = "aws_default", poll_interval_s: float | None = None,
+        wait: bool = True,
     ) -> None:
         self.hosting = hosting
         self.poll_interval_s = settings.poll_interval_s() if poll_interval_s is None else poll_interval_s
         self.aws_conn_id = aws_conn_id
+        self.wait = wait
 
     @cached_property
     def hook(self) -> Any:
@@ -150,8 +157,7 @@ class SageMakerServing:
             EndpointName=endpoint,
             DesiredWeightsAndCapacities=[{"VariantName": n, "DesiredWeight": float(w)} for n, w in weights.items()],
         )
-        self._wait_in_service(endpoint)
-        self._check_fence(endpoint, generation, after_change=True)
+        self._started(endpoint, {"kind": "weights", "weights": weights, "generation": generation})
 
     def invoke(self, endpoint: str, variant: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         runtime = self._client("sagemaker-runtime")
@@ -189,11 +195,30 @@ class SageMakerServing:
         self._check_fence(endpoint, generation)
         self._deregister_autoscaling(endpoint, variant)
         if remaining:
-            self._switch(endpoint, current, remaining)
-            self._check_fence(endpoint, generation, after_change=True)
+            self._switch(endpoint, current, remaining, generation)
             return
         self.hook.get_conn().delete_endpoint(EndpointName=endpoint)
         self._delete_config_and_models(endpoint, current["EndpointConfigName"], keep=set())
+
+    def finish_change(self, change: dict[str, Any]) -> None:
+        """After a started change reached InService: check that it took and clean up after it.
+
+        A config switch that SageMaker rolled back (InService on the old config, with a FailureReason) raises
+        naming the reason; the replaced config and the models only it used are deleted; a change carrying a
+        generation that was fenced meanwhile raises StaleFenceError (the fencer's routing decides)."""
+        endpoint = change["endpoint"]
+        if change["kind"] == "config" and change["replaced"] is not None:
+            self._check_switched(endpoint, change["config"])
+            self._delete_config_and_models(endpoint, change["replaced"], keep=set(change["keep"]))
+        self._check_fence(endpoint, change.get("generation"), after_change=True)
+
+    def _started(self, endpoint: str, change: dict[str, Any]) -> None:
+        """A change was just requested: wait for it and finish it here, or hand the wait to the caller."""
+        change = {"endpoint": endpoint, **change}
+        if not self.wait:
+            raise EndpointChangeStarted(endpoint, change)
+        self._wait_in_service(endpoint)
+        self.finish_change(change)
 
     # -- weight generations -------------------------------------------------------------------------------------
 
@@ -263,22 +288,28 @@ class SageMakerServing:
             }
         return config
 
-    def _switch(self, endpoint: str, current: dict[str, Any] | None, variants: list[dict[str, Any]]) -> None:
+    def _switch(
+        self, endpoint: str, current: dict[str, Any] | None, variants: list[dict[str, Any]],
+        generation: int | None = None,
+    ) -> None:
         """Point the endpoint at a config of exactly `variants`, then delete what the old config alone used."""
         config = self._config(variants)
         config_name = resource_name(endpoint, json.dumps(config, sort_keys=True))  # any change, a new name
         if current is not None and current["EndpointConfigName"] == config_name:
-            return  # already there: a retried task changes nothing
+            return  # already there: a retried (or resumed) task changes nothing
         self._create_config(config_name, config)
         request = {"EndpointName": endpoint, "EndpointConfigName": config_name}
-        wait = {"wait_for_completion": True, "check_interval": self.poll_interval_s}  # float: sub-second stays
         if current is None:
-            self.hook.create_endpoint(request, **wait)
-            return
-        self.hook.update_endpoint({**request, "RetainAllVariantProperties": False}, **wait)
-        self._check_switched(endpoint, config_name)
-        models = {v["ModelName"] for v in config["ProductionVariants"]}
-        self._delete_config_and_models(endpoint, current["EndpointConfigName"], keep=models)
+            self.hook.create_endpoint(request, wait_for_completion=False)
+        else:
+            self.hook.update_endpoint({**request, "RetainAllVariantProperties": False}, wait_for_completion=False)
+        self._started(endpoint, {
+            "kind": "config",
+            "config": config_name,
+            "replaced": None if current is None else current["EndpointConfigName"],
+            "keep": sorted({v["ModelName"] for v in config["ProductionVariants"]}),
+            "generation": generation,
+        })
 
     def _check_switched(self, endpoint: str, config_name: str) -> None:
         """A failed UpdateEndpoint ends InService on the OLD config with a FailureReason: raise, naming it."""
@@ -318,6 +349,7 @@ class SageMakerServing:
                     raise
 
     def _wait_in_service(self, endpoint: str) -> None:
+        """Poll until the endpoint leaves Creating/Updating; a Failed endpoint raises with its FailureReason."""
         self.hook.check_status(
             endpoint, "EndpointStatus", self.hook.describe_endpoint, self.poll_interval_s,
             non_terminal_states=self.hook.endpoint_non_terminal_states,

@@ -111,3 +111,61 @@ def test_consecutive_windows_count_each_boundary_minute_once(aws_spec, aws_stand
     whole = metrics.window(endpoint, ["v-1"], start, end)["v-1"].requests
 
     assert first + second == whole == 9 * 6  # minutes 12:01 to 12:09, each once
+
+
+def _put_traffic(cloudwatch, endpoint: str, first_minute: float, minutes: int, per_minute: dict[str, tuple[int, int]]):
+    """Per variant (requests, 5xx) each minute from `first_minute` on, as SageMaker publishes them."""
+    data = []
+    for minute in range(minutes):
+        stamp = datetime.fromtimestamp(first_minute + 60 * minute, timezone.utc)
+        for variant, (requests, errors) in per_minute.items():
+            for metric, value in (("Invocations", requests), ("Invocation5XXErrors", errors)):
+                data.append({"MetricName": metric, "Timestamp": stamp, "Value": float(value), "Unit": "Count",
+                             "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
+                                            {"Name": "VariantName", "Value": variant}]})
+    for batch in range(0, len(data), 500):
+        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[batch : batch + 500])
+
+
+def test_a_rollout_on_cloudwatch_neither_advances_nor_completes_on_unpublished_data(aws_spec, aws_standin, late_publishing):
+    """The real RolloutTrigger on CloudWatch: a healthy candidate's minutes are all there but not yet published,
+    so it waits; published in part (too little evidence), it still waits; once published, the step passes at
+    the end of the published data, where the next step's window starts (no minute skipped or read twice)."""
+    import asyncio
+    import time
+
+    from airflow_mlprovider.rollout import RolloutPolicy, RolloutState
+    from airflow_mlprovider.spec.model import Rollout
+    from airflow_mlprovider.triggers.rollout import RolloutTrigger, policy_kwargs
+
+    endpoint = "cw-rollout"
+    now = time.time()
+    started = 60 * (now // 60) - 12 * 60  # a step that started 12 minutes ago on a minute boundary
+    # 50/50 step, 1 % 5xx and no 4xx on both: 8 minutes of 2,500 requests each, at least 4 minutes old
+    _put_traffic(aws_standin.client("cloudwatch"), endpoint, started + 60, 8,
+                 {"v-old": (2500, 25), "v-new": (2500, 25)})
+    policy = RolloutPolicy.from_spec(Rollout.from_dict({"steps": [50, 75, 100], "check_interval": "0.05s"}))
+    state = RolloutState(step_index=0, weight=50.0, started_at=started, step_started_at=started)
+    trigger = RolloutTrigger(endpoint=endpoint, champion="v-old", candidate="v-new", state=state.to_dict(),
+                             policy=policy_kwargs(policy), cloudwatch=True, aws_conn_id=aws_spec().aws_conn_id)
+
+    def decision(timeout_s: float) -> dict | None:
+        async def first() -> dict:
+            async for event in RolloutTrigger(**trigger.serialize()[1]).run():
+                return event.payload
+
+        try:
+            return asyncio.run(asyncio.wait_for(first(), timeout=timeout_s))
+        except TimeoutError:
+            return None  # still waiting
+
+    late_publishing(started)  # SageMaker's datapoints are on their way: nothing published yet
+    assert decision(2.0) is None
+    late_publishing(started + 2 * 60)  # one minute published: 2,500 candidate requests, too little to decide
+    assert decision(2.0) is None
+    late_publishing(None)  # everything published
+    event = decision(30.0)
+    assert event is not None and event["action"] == "advance"
+    assert event["stats"]["window"]["candidate"]["requests"] == 8 * 2500  # every published minute, each once
+    published_end = started + 9 * 60  # the last whole minute at least 180 s old (12 minutes and a bit after start)
+    assert event["state"]["step_started_at"] == published_end
