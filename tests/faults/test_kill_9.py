@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import dags_folder, edit_spec  # noqa: F401 - fixture
-from tests.integration.test_local_rollout import ENDPOINT, MODEL, Traffic, _configure, _rows, endpoint_server  # noqa: F401
+from tests.integration.conftest import dags_folder, edit_spec, endpoint_server  # noqa: F401 - fixtures
+from tests.integration.test_local_rollout import ENDPOINT, MODEL, Traffic, _configure, _rows
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_DAY = datetime(2025, 6, 1, tzinfo=timezone.utc)
