@@ -74,7 +74,7 @@ def _write_spec(folder: Path, max_iter: int) -> None:
 def _dags_folder(dest: Path, bucket: str) -> Path:
     """The example dags folder with only demand_forecast (a weak first model), everything shared on S3."""
     dest.mkdir(parents=True)
-    for name in ("mlprovider_dags.py", "models", "schemas"):
+    for name in ("mlprovider_dags.py", "models", "schemas", "data"):
         source = REPO / "dag_specs" / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, dest / name)
     _write_spec(dest, max_iter=1)
