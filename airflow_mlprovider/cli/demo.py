@@ -201,6 +201,7 @@ def unpause_when_parsed(port: int, login: dict[str, str], dag_ids: list[str], ti
 
 
 def run(args: argparse.Namespace) -> int:
+    from airflow_mlprovider.factory.monitor_dag import MONITOR_SUFFIX, is_monitored, monitor_dag_id
     from airflow_mlprovider.local_services import LocalPostgres, LocalServiceError
     from airflow_mlprovider.spec import load_specs
 
@@ -284,14 +285,19 @@ def run(args: argparse.Namespace) -> int:
 
         password_file = home / "simple_auth_manager_passwords.json.generated"
         login = json.loads(password_file.read_text()) if password_file.exists() else {}
-        with_data = [s.model for s in result.specs if data_exists(s)]
-        unpaused = unpause_when_parsed(args.port, login, with_data, timeout=args.ready_timeout) if login else []
+        with_data = [s for s in result.specs if data_exists(s)]
+        # a served model's monitoring DAG too: the Models page shows its checks from the first hour on
+        dag_ids = [s.model for s in with_data] + [monitor_dag_id(s.model) for s in with_data if is_monitored(s)]
+        unpaused_ids = unpause_when_parsed(args.port, login, dag_ids, timeout=args.ready_timeout) if login else []
+        unpaused = [s.model for s in with_data if s.model in unpaused_ids]
+        monitored = [dag_id for dag_id in unpaused_ids if dag_id.endswith(MONITOR_SUFFIX)]
         paused = sorted({s.model for s in result.specs} - set(unpaused))
         print(f"\nAirflow UI: http://127.0.0.1:{args.port}   login: "
               + ", ".join(f"{user} / {password}" for user, password in login.items()))
         print(f"Endpoint server: {endpoint_url}/metrics   PostgreSQL (metadata DB): 127.0.0.1:{args.postgres_port}")
         print(f"Unpaused (their data exists): {', '.join(unpaused) or 'none'}"
               + (f"; paused: {', '.join(paused)}" if paused else ""))
+        print(f"Monitoring DAGs unpaused: {', '.join(monitored) or 'none'} (each checks its model's champion every interval)")
         print("New models start paused. Unpause one with its toggle in the UI, or in another terminal:\n"
               f"    AIRFLOW_HOME={home} {airflow} dags unpause <model>")
         print(f"Backfill (both dates inclusive: one run per schedule interval):\n"

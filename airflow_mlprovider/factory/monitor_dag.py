@@ -23,9 +23,14 @@ def monitor_dag_id(model: str) -> str:
     return f"{model}{MONITOR_SUFFIX}"
 
 
+def is_monitored(spec: ModelSpec) -> bool:
+    """Whether the spec gets a monitoring DAG: it serves and its monitor is enabled."""
+    return spec.serving is not None and spec.monitor.enabled
+
+
 def build_monitor_dags(spec: ModelSpec) -> list[DAG]:
     """The spec's monitoring DAG, or none (no serving, or `monitor.enabled: false`)."""
-    if spec.serving is None or not spec.monitor.enabled:
+    if not is_monitored(spec):
         return []
     m = spec.monitor
     with DAG(
