@@ -14,20 +14,22 @@ import pytest
 pytestmark = pytest.mark.xdist_group("demo")  # shares the session's running demo (--dist loadgroup)
 
 
-def child_pid(parent: int, command: str) -> int:
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(parent)], capture_output=True, text=True).stdout
-    return next(int(line.split()[0]) for line in out.splitlines() if command in line)
+def child_pid(parent: int, command: str) -> int | None:
+    """The live child running `command` (None while it is dead or restarting: a zombie shows as <defunct>)."""
+    out = subprocess.run(["ps", "-o", "pid=,stat=,args=", "--ppid", str(parent)], capture_output=True, text=True).stdout
+    return next((int(line.split()[0]) for line in out.splitlines() if command in line and "Z" not in line.split()[1]), None)
 
 
 def test_a_killed_scheduler_is_restarted_and_reported_loudly(running_demo) -> None:
     demo = running_demo
+    # The scheduler may be between a death and its restart (another test's load): kill a live one.
+    killed = demo.wait_for(lambda: child_pid(demo.proc.pid, "airflow scheduler"), 120, "a live scheduler", poll=1)
     deaths = demo.stderr().count("scheduler exited with code")
-    killed = child_pid(demo.proc.pid, "airflow scheduler")
     os.kill(killed, signal.SIGKILL)
     demo.wait_for(lambda: demo.stderr().count("scheduler exited with code") > deaths, 60, "the loud message", poll=1)
     assert "!!! scheduler exited with code -9; restarting it" in demo.stderr()
     demo.wait_for(lambda: "scheduler restarted (restart #" in demo.stderr(), 60, "the restart", poll=1)
-    assert child_pid(demo.proc.pid, "airflow scheduler") != killed
+    assert demo.wait_for(lambda: child_pid(demo.proc.pid, "airflow scheduler"), 60, "the new scheduler", poll=1) != killed
     demo.wait_for(lambda: demo.health()["scheduler"]["status"] == "healthy", 180, "a healthy scheduler again")
 
 
