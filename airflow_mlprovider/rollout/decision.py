@@ -92,7 +92,7 @@ def decide(
     ev = state.evidence
     shares = check_shares(policy)
     done_llr = {c: list(ev.get("llr", {}).get(c, [0.0] * len(_alternatives(c)))) for c in shares}
-    done_acc = {c: float(ev.get("accept", {}).get(c, 0.0)) for c in shares}
+    done_acc = {c: float(ev.get("accept", {}).get(c, 0.0)) for c in shares if c not in ERROR_CLASSES}
     done_cand = _Counts.load(ev.get("done", {}).get("candidate"))
     done_champ = _Counts.load(ev.get("done", {}).get("champion"))
     seen_cand = _Counts.load(ev.get("seen", {}).get("candidate"))
@@ -119,7 +119,10 @@ def decide(
 
     window = _window_evidence(policy, cand, champ, seen_cand, seen_champ, champion, candidate, shares)
     total_llr = {c: [a + b for a, b in zip(done_llr[c], window[c][0])] for c in shares}
-    total_acc = {c: done_acc[c] + window[c][1] for c in shares}
+    # An error class's acceptance is the summed log-LR of the detectable increase (the rollback test's own
+    # exact, same-window evidence); a guardrail's is its acceptance alternative's, summed over the windows.
+    total_acc = {c: total_llr[c][sequential.DETECTABLE_INDEX] if c in ERROR_CLASSES
+                 else done_acc[c] + window[c][1] for c in shares}
     class_log_lr = {c: sequential.log_mixture(total_llr[c], [w for _, w in _alternatives(c)]) for c in shares}
     allocation = ev.get("allocation") or sequential.start_allocation(shares)
     if set(allocation["classes"]) - set(shares):  # a state from a policy with other checks: start afresh
@@ -183,7 +186,7 @@ def decide(
             step_started_at=now,
             evidence={
                 "llr": total_llr,
-                "accept": total_acc,
+                "accept": {c: total_acc[c] for c in shares if c not in ERROR_CLASSES},
                 "done": {"candidate": pooled_cand.dump(), "champion": pooled_champ.dump()},
                 "seen": {"candidate": [0, 0, 0], "champion": [0, 0, 0]},
                 "allocation": allocation,
@@ -208,8 +211,9 @@ def _window_evidence(
     policy: RolloutPolicy, cand: _Counts, champ: _Counts, seen_cand: _Counts, seen_champ: _Counts,
     champion: VariantCounts, candidate: VariantCounts, shares: dict[str, float],
 ) -> dict[str, tuple[list[float], float, str | None]]:
-    """Per check: the rollback log-LRs per alternative to add to the evidence, this window's acceptance
-    log-LR, and for a guardrail the sentence with its numbers (None while it has too little data to judge).
+    """Per check: the rollback log-LRs per alternative to add to the evidence, for a guardrail this window's
+    acceptance log-LR (an error class's acceptance is its rollback evidence) and the sentence with its numbers
+    (None while it has too little data to judge).
 
     The error classes' rollback evidence is that of what was served since the last check (the increment),
     conditioned on the increment's own requests and errors: a product of such ratios is a martingale however
@@ -225,11 +229,7 @@ def _window_evidence(
             sequential.conditional_llr(new_cand, new_cand_errors, new_champ, new_champ_errors, tolerance, r)
             for r, _ in sequential.ALTERNATIVES
         ]
-        accept = 0.0
-        if champ.requests:
-            reference = sequential.smoothed_rate(champ.errors[c], champ.requests)
-            accept = sequential.acceptance_llr(cand.requests, cand.errors[c], reference, tolerance)
-        out[c] = (rollback, accept, None)
+        out[c] = (rollback, 0.0, None)
     tests = {"latency": (guardrails.latency_evidence, policy.latency_p99_ratio),
              "prediction": (guardrails.prediction_evidence, policy.prediction_shift)}
     for name, (test, limit) in tests.items():
@@ -267,8 +267,9 @@ def _expected_wait_s(
         if c not in ERROR_CLASSES:
             continue
         rate = sequential.smoothed_rate(pooled_champ.errors[c], pooled_champ.requests)
+        share = cand.requests / (cand.requests + champ.requests)
         relative = planning.candidate_requests_to_accept(
-            rate, policy.max_error_rate_increase, beta, acceptance[c] - accept_at) / cand_rate
+            rate, policy.max_error_rate_increase, share, beta, acceptance[c] - accept_at) / cand_rate
         shown = (planning.champion_requests_to_negligible(rate, beta, negligible[c] - accept_at) / champ_rate
                  if champ_rate else math.inf)
         needed.append(min(relative, shown))

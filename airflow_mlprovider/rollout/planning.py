@@ -14,10 +14,12 @@ from airflow_mlprovider.rollout.policy import RolloutPolicy
 TYPICAL_ERROR_RATES: Mapping[str, float] = {"5xx": 0.01, "4xx": 0.0}
 
 
-def candidate_requests_to_accept(error_rate: float, tolerance: float, beta: float, distance: float | None = None) -> float:
-    """Candidate requests a healthy candidate (same rate as the champion) needs for the relative acceptance of
-    one error class to move `distance` nats down (default: from 0 to log(beta)); inf if it never gets there."""
-    drift = sequential.acceptance_drift(error_rate, tolerance)
+def candidate_requests_to_accept(error_rate: float, tolerance: float, share: float, beta: float,
+                                 distance: float | None = None) -> float:
+    """Candidate requests a healthy candidate (same rate as the champion, `share` of the traffic) needs for the
+    acceptance of one error class to move `distance` nats down (default: from 0 to log(beta)); inf if it
+    never gets there."""
+    drift = sequential.acceptance_drift(error_rate, tolerance, share)
     need = math.log(1 / beta) if distance is None else distance
     return need / -drift if drift < 0 else math.inf
 
@@ -70,15 +72,15 @@ def plan_rollout(
     partial = policy.steps[:-1]
     step_s = []
     for index, percent in enumerate(partial):
-        candidate_rate = requests_per_s * percent / 100
-        champion_rate = requests_per_s - candidate_rate
+        share = percent / 100
+        candidate_rate, champion_rate = requests_per_s * share, requests_per_s * (1 - share)
         if candidate_rate <= 0:
             step_s.append(math.inf)
             continue
         needed = step_min_requests(policy, index) / candidate_rate
         if index == 0:
             for rate in error_rates.values():
-                relative = candidate_requests_to_accept(rate, policy.max_error_rate_increase, beta) / candidate_rate
+                relative = candidate_requests_to_accept(rate, policy.max_error_rate_increase, share, beta) / candidate_rate
                 negligible = champion_requests_to_negligible(rate, beta) / champion_rate
                 needed = max(needed, min(relative, negligible))
         step_s.append(policy.check_interval_s * math.ceil(needed / policy.check_interval_s) if math.isfinite(needed)

@@ -15,14 +15,13 @@ sum per alternative. The rollback statistic is a mixture over the alternatives, 
 martingale under the null: by Ville's inequality it ever reaches 1/alpha with probability at most alpha,
 however often it is looked at.
 
-Acceptance ("not worse", which lets a step advance) is the other side of the test: the candidate's own
-requests in each window against the champion's rate in the same window, a Bernoulli likelihood ratio of "the
-detectable increase" (DETECTABLE_RATIO x the tolerated rate, relative: no absolute floor) vs "within
-tolerance", summed over the windows. It falls to beta with probability at most beta when the candidate
-really is that bad, at any base rate. A class whose champion rate is negligible (below NEGLIGIBLE_RATE,
-shown by the champion's own requests) needs no relative proof: a relative increase of a rate that small
-cannot be told apart in any reasonable time, and a new error source there is still watched by the
-rollback test.
+Acceptance ("not worse", which lets a step advance) is the other side of the same test: the summed log-LR of
+the detectable increase (DETECTABLE_RATIO) falling to log(beta). Under that alternative the inverse ratio is a
+martingale, so a candidate that bad is accepted with probability at most beta, at any base rate and however
+noisy the champion's own rate is (the comparison is the same exact, same-window one). A class whose champion
+rate is negligible (below NEGLIGIBLE_RATE, shown by the champion's own requests) needs no relative proof: a
+relative increase of a rate that small cannot be told apart in any reasonable time, and a new error source
+there is still watched by the rollback test.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import math
 # log(1/alpha); 0.3 / 0.7 (was 0.4 / 0.6) splits that cost so that both kinds are caught within 1.5x the
 # requests of a test told the bad rate in advance (docs/rollout.md, benchmark).
 ALTERNATIVES: tuple[tuple[float, float], ...] = ((1.5, 0.2), (2.0, 0.3), (3.0, 0.5))
-DETECTABLE_RATIO = ALTERNATIVES[0][0]
+DETECTABLE_RATIO, DETECTABLE_INDEX = ALTERNATIVES[0][0], 0
 # Error rates below this are negligible: their relative increases are not proven absent before a step
 # advances (a champion at a quarter of it needs ~16,000 requests to show it). Half the rarest base rate
 # the rollout is specified for (0.05 %), so that a class at that rate is never mistaken for negligible.
@@ -110,26 +109,17 @@ def _log_choose(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
-def acceptance_llr(candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float) -> float:
-    """Bernoulli log-likelihood ratio, detectable increase vs within tolerance, of the candidate's requests
-    against the champion's rate in the same window (Wald's likelihood). Relative only: no absolute floor, so
-    it has the same power against a doubling at 0.05 % as at 5 %."""
-    null_rate = min(reference_rate + tolerance, 0.5)
-    if candidate_requests == 0 or null_rate <= 0:
+def acceptance_drift(rate: float, tolerance: float, share: float) -> float:
+    """Expected change of the summed conditional_llr of the detectable increase, per candidate request, when both
+    variants err at `rate` and the candidate serves `share` (0..1) of the traffic (negative: a healthy
+    candidate proves itself in about log(1/beta) / -drift candidate requests)."""
+    if rate <= 0 or not 0 < share < 1:
         return 0.0
-    bad_rate = DETECTABLE_RATIO * null_rate
-    return (candidate_errors * math.log(bad_rate / null_rate)
-            + (candidate_requests - candidate_errors) * math.log((1 - bad_rate) / (1 - null_rate)))
-
-
-def acceptance_drift(rate: float, tolerance: float) -> float:
-    """Expected change of acceptance_llr per candidate request when both variants err at `rate`
-    (negative: a healthy candidate proves itself in about log(1/beta) / -drift requests)."""
-    null_rate = min(rate + tolerance, 0.5)
-    if null_rate <= 0:
-        return 0.0
-    bad_rate = DETECTABLE_RATIO * null_rate
-    return rate * math.log(bad_rate / null_rate) + (1 - rate) * math.log((1 - bad_rate) / (1 - null_rate))
+    p0 = _share(share * (rate + tolerance), (1 - share) * rate)
+    p1 = _share(share * DETECTABLE_RATIO * (rate + tolerance), (1 - share) * rate)
+    truth = _share(share * rate, (1 - share) * rate)
+    per_error = truth * math.log(p1 / p0) + (1 - truth) * math.log((1 - p1) / (1 - p0))
+    return rate / share * per_error
 
 
 def negligible_llr(requests: int, errors: int) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from airflow_mlprovider.rollout import sequential
@@ -53,13 +54,24 @@ def test_no_errors_or_no_traffic_is_no_evidence(counts):
     assert sequential.conditional_llr(*counts, tolerance=0.0, ratio=3.0) == 0.0
 
 
-def test_acceptance_is_wald_bernoulli_and_relative_at_any_base_rate():
-    # 1 % reference: detectable 1.5 %; 3,000 requests with 30 errors.
-    expected = 30 * math.log(1.5) + 2970 * math.log(0.985 / 0.99)
-    assert sequential.acceptance_llr(3000, 30, 0.01, 0.0) == pytest.approx(expected)
-    # The same error counts at a base rate 100x lower need 100x the requests: no absolute floor.
-    assert sequential.acceptance_llr(300_000, 30, 0.0001, 0.0) == pytest.approx(expected, rel=0.02)
-    assert sequential.acceptance_drift(0.01, 0.0) == pytest.approx(0.01 * math.log(1.5) + 0.99 * math.log(0.985 / 0.99))
+def test_acceptance_drift_is_the_mean_of_the_detectable_alternatives_evidence_and_free_of_the_base_rate():
+    """Acceptance is the summed conditional log-LR of the detectable increase: its drift per candidate request
+    (what planning and the waiting messages extrapolate from) is that sum's mean when both variants are equal."""
+    rng = np.random.default_rng(4)
+    share, rate, per_window = 0.05, 0.01, 2000
+    sums = []
+    for _ in range(4000):
+        n_c = int(rng.binomial(per_window, share))
+        e_c, e_b = int(rng.binomial(n_c, rate)), int(rng.binomial(per_window - n_c, rate))
+        sums.append(sequential.conditional_llr(n_c, e_c, per_window - n_c, e_b, 0.0, sequential.DETECTABLE_RATIO) / n_c)
+    drift = sequential.acceptance_drift(rate, 0.0, share)
+    assert drift < 0
+    assert np.mean(sums) == pytest.approx(drift, abs=4 * np.std(sums) / np.sqrt(len(sums)))
+    # Relative: per error the same at a base rate 100x lower (the drift per request scales with the rate).
+    assert sequential.acceptance_drift(0.0001, 0.0, share) / 0.0001 == pytest.approx(drift / rate)
+    # Where the candidate serves more, evidence comes faster per second, slower per candidate request.
+    assert sequential.acceptance_drift(rate, 0.0, 0.5) * 0.5 < drift * share
+    assert sequential.acceptance_drift(rate, 0.0, 0.5) > drift
 
 
 def test_negligible_rates_are_shown_by_the_champions_requests():
