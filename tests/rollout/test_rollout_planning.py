@@ -16,7 +16,7 @@ POLICY = RolloutPolicy.from_spec(Rollout())
 def test_a_busy_endpoint_can_meet_the_default_limits():
     plan = plan_rollout(POLICY, 100.0, {"5xx": 0.01, "4xx": 0.0})
     assert plan.feasible and plan.problems == ()
-    # The first step carries the acceptance test (~3,200 candidate requests at 5 req/s); later steps min_requests.
+    # The first step carries the acceptance test (~3,400 candidate requests at 5 req/s); later steps min_requests.
     assert 8 * 60 < plan.step_s[0] < 14 * 60
     assert plan.step_s[1:] == (10.0, 10.0)
     assert len(plan.step_s) == len(POLICY.steps) - 1
