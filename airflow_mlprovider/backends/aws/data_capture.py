@@ -84,6 +84,7 @@ class CapturedRecord:
     inference_time: float  # unix seconds
     features: tuple[tuple[tuple[str, float], ...], ...] = ()  # per request row: (field, value) pairs
     predictions: tuple[float, ...] = ()
+    inference_id: str | None = None  # InvokeEndpoint's InferenceId, when the caller gave one
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,9 @@ def parse_line(line: str, prediction_field: str | None = None) -> CapturedRecord
     request, answer = capture.get("endpointInput"), capture.get("endpointOutput")
     rows = _rows(_payload(request, "endpointInput")) if request is not None else []
     predictions = _predictions(_payload(answer, "endpointOutput"), prediction_field) if answer is not None else []
-    return CapturedRecord(metadata["eventId"], inference_time, tuple(tuple(row) for row in rows), tuple(predictions))
+    inference_id = metadata.get("inferenceId") if isinstance(metadata.get("inferenceId"), str) else None
+    return CapturedRecord(metadata["eventId"], inference_time, tuple(tuple(row) for row in rows), tuple(predictions),
+                          inference_id)
 
 
 def parse_file(text: str, start: float, end: float, prediction_field: str | None = None) -> Capture:

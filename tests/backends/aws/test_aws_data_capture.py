@@ -43,7 +43,8 @@ def test_the_documented_example_reads() -> None:
     assert record.event_id == "960f9337-414e-4f4c-8acd-d6a8359e667c"
     assert record.inference_time == datetime(2021, 8, 27, 20, 44, 27, tzinfo=timezone.utc).timestamp()
     assert record.features == ((("Account Length", 134.0), ("Day Mins", 2.55)),)  # strings are no features
-    assert record.predictions == (0.008645681664347649,)
+    assert record.predictions == (0.008645681664347649,) and record.inference_id is None
+    assert parse_line(_with(["eventMetadata", "inferenceId"], "req-7")).inference_id == "req-7"
 
 
 @pytest.mark.parametrize(("json_types", "csv_types", "encoding"), [
