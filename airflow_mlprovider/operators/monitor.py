@@ -12,12 +12,16 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlprovider.operators.base import join_uri
 from airflow_mlprovider.operators.serving import EndpointOperator, variant_name
+
+if TYPE_CHECKING:
+    from airflow_mlprovider.backends.aws.data_capture import Capture
+    from airflow_mlprovider.rollout.counts import VariantCounts
 
 #: points of each series in the record (the window split evenly), for the Models page's charts
 SERIES_POINTS = 12
@@ -100,7 +104,7 @@ class MonitorOperator(EndpointOperator):
         thresholds = Thresholds.from_dict(self.thresholds)
         results = check_window(current, baseline, self.window_s, self.baseline_s, reference, thresholds,
                                predictions=current.prediction_sample or None,
-                               features=dict(current.feature_sample) or None, unobserved=self._unobserved())
+                               features=dict(current.feature_sample) or None, unobserved=self._unobserved(capture))
         series = self._series(variant, start, end, capture)
         doc, uri = self._write_record(store, champion.version_id, start, end, results, series)
         for result in results:
@@ -130,16 +134,16 @@ class MonitorOperator(EndpointOperator):
                 return doc, uri
         raise AirflowFailException(f"no free record name under {self.registry_uri}/monitoring/ near {now}")
 
-    def _unobserved(self) -> str | None:
+    def _unobserved(self, capture: Capture | None) -> str | None:
         """Why the prediction and feature checks cannot be made here (None: they can)."""
-        if self.sagemaker is not None and not self.sagemaker.data_capture_percent:
+        if self.sagemaker is not None and capture is None:
             reason = (f"SageMaker endpoint {self.endpoint!r} has no data capture (spec serving.data_capture_percent), "
                       "and CloudWatch holds no predictions or features")
             self.log.warning("%s: the prediction and feature-drift checks are not made", reason)
             return reason
         return None
 
-    def _capture(self, variant: str, start: float, end: float) -> Any:
+    def _capture(self, variant: str, start: float, end: float) -> Capture | None:
         """On SageMaker with data capture: the variant's captured invocations of the window (else None)."""
         if self.sagemaker is None or not self.sagemaker.data_capture_percent:
             return None
@@ -150,7 +154,7 @@ class MonitorOperator(EndpointOperator):
         (self.log.warning if capture.malformed else self.log.info)("data capture under %s: %s", uri, capture.report())
         return capture
 
-    def _counts(self, variant: str, start: float, end: float, capture: Any = None) -> Any:
+    def _counts(self, variant: str, start: float, end: float, capture: Capture | None = None) -> VariantCounts:
         """The variant's counts; with a data capture, its predictions and features from there."""
         counts = self.metrics.window(self.endpoint, [variant], start, end)[variant]
         if capture is None:
@@ -159,7 +163,8 @@ class MonitorOperator(EndpointOperator):
 
         return with_capture(counts, capture.between(start, end))
 
-    def _series(self, variant: str, start: float, end: float, capture: Any = None) -> dict[str, list[list[Any]]]:
+    def _series(self, variant: str, start: float, end: float,
+                capture: Capture | None = None) -> dict[str, list[list[Any]]]:
         """The window in SERIES_POINTS equal parts: requests, 5xx rate, p99 latency and mean prediction."""
         series: dict[str, list[list[Any]]] = {"requests": [], "error_rate_5xx": [], "p99_latency_ms": [],
                                               "prediction_mean": []}
