@@ -104,16 +104,20 @@ def _latest_record(model_root: str) -> dict:
 
 @pytest.mark.parametrize("served", [50], indirect=True)
 def test_scaled_predictions_in_the_capture_alarm_within_one_interval_and_healthy_capture_does_not(
-    served, aws_standin
+    served, aws_standin, capsys
 ) -> None:
     spec, endpoint, variant, operator = served
     for hour in range(1, 7):  # the baseline's hours are captured too: only the window's are read
         _invoke(aws_standin, endpoint, variant, END - timedelta(hours=hour + 1), 1.0, seed=100 + hour)
     captured = _invoke(aws_standin, endpoint, variant, END - timedelta(hours=1), 1.0, seed=1)
     assert 250 < captured < 350  # 50 % of 600
+    bucket, _, root = f"{spec.model_root}/data_capture".removeprefix("s3://").partition("/")
+    aws_standin.client("s3").put_object(Bucket=bucket, Key=f"{root}/{endpoint}/{variant}/2026/01/05/11/59-59-999-x.jsonl",
+                                        Body=b'{"captureData": truncated')  # a broken line in the window's hour
 
     healthy = _run(operator, END)
     assert healthy["status"] == "ok" and healthy["alarms"] == [], healthy
+    assert f"{captured} captured invocations in 2 capture files; 1 malformed lines skipped" in capsys.readouterr().out
     figures = healthy["figures"]
     # made on the capture (a check without evidence has no figure)
     assert {"prediction_mean", "prediction_spread", "prediction_distribution", "feature_drift"} <= set(figures)
