@@ -21,6 +21,7 @@ from airflow_mlprovider.backends.aws.data_capture import (
     parse_line,
     with_capture,
 )
+from airflow_mlprovider.backends.aws.hosting import SageMakerHosting
 from airflow_mlprovider.rollout.counts import VariantCounts
 
 NOON = datetime(2026, 1, 5, 12, tzinfo=timezone.utc).timestamp()
@@ -195,3 +196,10 @@ def test_the_reader_lists_only_the_window_s_hours(aws_standin, s3_bucket) -> Non
     capture = CaptureReader(root).read("ep", "v-1", NOON, NOON + 3600)
     assert (capture.files, capture.malformed, capture.predictions()) == (2, 0, [1.0, 2.0])
     assert captured_predictions(root, "ep", "v-1", NOON, NOON + 60) == {"e1": [1.0]}
+
+
+def test_the_capture_destination_defaults_under_the_model_root(aws_spec) -> None:
+    default = aws_spec(serving={"endpoint": "e", "data_capture_percent": 5})
+    assert SageMakerHosting.from_spec(default).data_capture_uri == f"{default.model_root}/data_capture"
+    chosen = aws_spec(serving={"endpoint": "e", "data_capture_percent": 5, "data_capture_uri": "s3://capture-bucket/x"})
+    assert SageMakerHosting.from_spec(chosen).data_capture_uri == "s3://capture-bucket/x"

@@ -112,8 +112,12 @@ def test_scaled_predictions_in_the_capture_alarm_within_one_interval_and_healthy
     captured = _invoke(aws_standin, endpoint, variant, END - timedelta(hours=1), 1.0, seed=1)
     assert 250 < captured < 350  # 50 % of 600
     bucket, _, root = f"{spec.model_root}/data_capture".removeprefix("s3://").partition("/")
-    aws_standin.client("s3").put_object(Bucket=bucket, Key=f"{root}/{endpoint}/{variant}/2026/01/05/11/59-59-999-x.jsonl",
-                                        Body=b'{"captureData": truncated')  # a broken line in the window's hour
+    s3 = aws_standin.client("s3")
+    [first, *_] = s3.list_objects_v2(Bucket=bucket, Prefix=f"{root}/{endpoint}/{variant}/")["Contents"]
+    line = json.loads(s3.get_object(Bucket=bucket, Key=first["Key"])["Body"].read().splitlines()[0])
+    assert line["captureData"]["endpointOutput"]["encoding"] == "JSON"  # the deploy's config: JSON captured as text
+    s3.put_object(Bucket=bucket, Key=f"{root}/{endpoint}/{variant}/2026/01/05/11/59-59-999-x.jsonl",
+                  Body=b'{"captureData": truncated')  # a broken line in the window's hour
 
     healthy = _run(operator, END)
     assert healthy["status"] == "ok" and healthy["alarms"] == [], healthy
