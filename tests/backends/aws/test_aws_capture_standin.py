@@ -22,14 +22,22 @@ def create_config(aws_standin):
     sagemaker.create_model(ModelName=model, ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
                            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"})
 
+    created = []
+
     def create(capture: dict) -> None:
+        created.append(f"capture-{uuid.uuid4().hex[:8]}")
         sagemaker.create_endpoint_config(
-            EndpointConfigName=f"capture-{uuid.uuid4().hex[:8]}", DataCaptureConfig=capture,
+            EndpointConfigName=created[-1], DataCaptureConfig=capture,
             ProductionVariants=[{"VariantName": "v-1", "ModelName": model, "InitialInstanceCount": 1,
                                  "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
         )
 
     yield create
+    for name in created:  # other tests count the session's endpoint configs
+        try:
+            sagemaker.delete_endpoint_config(EndpointConfigName=name)
+        except ClientError:
+            pass  # refused: never created
     sagemaker.delete_model(ModelName=model)
 
 
@@ -83,3 +91,5 @@ def test_captured_invocations_of_a_served_variant_read_back(aws_standin, s3_buck
     capture = CaptureReader(destination).read(name, "v-1", start + 1200, start + 3 * 1200)
     assert [(r.event_id, r.predictions) for r in capture.records] == [("e1", (10.0,)), ("e2", (20.0,))]
     sagemaker.delete_endpoint(EndpointName=name)
+    sagemaker.delete_endpoint_config(EndpointConfigName=name)
+    sagemaker.delete_model(ModelName=name)
