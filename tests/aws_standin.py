@@ -27,10 +27,19 @@ What the stand-in adds to moto 5, and where it is stricter than moto (as the rea
   runs ``sagemaker_program`` with the SM_* environment in a Python where ``airflow_mlprovider`` cannot be imported
   (the container does not have our package), and uploads /opt/ml/model as ``model.tar.gz`` to the job's output.
   A failing entry point or an exceeded MaxRuntimeInSeconds marks the job Failed with the reason.
+- Data capture: moto writes no capture files. `capture_invocations(endpoint, variant, invocations)` writes what
+  SageMaker would after those invocations, as the endpoint's config says: nothing without an enabled
+  DataCaptureConfig, a sample of InitialSamplingPercentage % of them, one JSON line each (`capture_line`, the
+  documented format: JSON and CSV content types named in CaptureContentTypeHeader as text, others BASE64) under
+  `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm-uuid>.jsonl`, the invocation's hour (UTC).
+- CreateEndpointConfig checks DataCaptureConfig against botocore's SageMaker model where botocore's client does
+  not (maximums, patterns): SamplingPercentage <= 100, DestinationS3Uri's pattern and length, the content
+  types' patterns and counts, at most 32 CaptureOptions. moto accepts any of them.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -42,9 +51,9 @@ import sys
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +99,80 @@ class AwsStandin:
 
         url = f"{self.endpoint_url}/moto-api/static/sagemaker/endpoint-results"
         requests.post(url, json={"region": REGION, "results": results}, timeout=10).raise_for_status()
+
+    def capture_invocations(self, endpoint: str, variant: str, invocations: Sequence[Invocation],
+                            seed: int = 0) -> int:
+        """Write the data capture SageMaker would write for `invocations` of `variant` on `endpoint`, as its
+        current config's DataCaptureConfig says; the number of invocations captured."""
+        import random
+
+        sagemaker = self.client("sagemaker")
+        config_name = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name).get("DataCaptureConfig")
+        if not config or not config.get("EnableCapture", True):
+            return 0
+        rng = random.Random(seed)
+        sampled = [i for i in invocations if rng.random() * 100 < config["InitialSamplingPercentage"]]
+        modes = {o["CaptureMode"] for o in config["CaptureOptions"]}
+        headers = config.get("CaptureContentTypeHeader") or {}
+        files: dict[datetime, list[str]] = {}  # the hour's first invocation -> its lines
+        for invocation in sorted(sampled, key=lambda i: i.time):
+            moment = datetime.fromtimestamp(invocation.time, timezone.utc)
+            first = next((f for f in files if f"{f:%Y%m%d%H}" == f"{moment:%Y%m%d%H}"), moment)
+            files.setdefault(first, []).append(capture_line(
+                invocation, headers.get("JsonContentTypes", []), headers.get("CsvContentTypes", []),
+                input_captured=bool(modes & {"Input", "InputAndOutput"}),
+                output_captured=bool(modes & {"Output", "InputAndOutput"}),
+            ))
+        bucket, _, prefix = config["DestinationS3Uri"].removeprefix("s3://").partition("/")
+        s3 = self.client("s3")
+        for stamp, lines in files.items():
+            key = "/".join(p for p in (prefix.strip("/"), endpoint, variant, f"{stamp:%Y/%m/%d/%H}") if p)
+            name = f"{stamp:%M-%S}-{stamp.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+            s3.put_object(Bucket=bucket, Key=f"{key}/{name}", Body="\n".join(lines).encode())
+        return len(sampled)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One InvokeEndpoint call as data capture sees it: when, the request body and the answer's body."""
+
+    time: float
+    request: str
+    response: str
+    content_type: str = "application/json"
+    accept: str = "application/json"
+    event_id: str = ""
+
+
+def capture_line(invocation: Invocation, json_types: Sequence[str] = ("application/json",),
+                 csv_types: Sequence[str] = ("text/csv",), input_captured: bool = True,
+                 output_captured: bool = True) -> str:
+    """The JSON line SageMaker's data capture writes for one invocation (AWS documentation, Model Monitor:
+    captureData.endpointInput/endpointOutput with observedContentType, mode, data, encoding; eventMetadata with
+    eventId and inferenceTime; eventVersion "0")."""
+
+    def part(body: str, content_type: str, mode: str) -> dict[str, str]:
+        if content_type in json_types:
+            data, encoding = body, "JSON"
+        elif content_type in csv_types:
+            data, encoding = body, "CSV"
+        else:
+            data, encoding = base64.b64encode(body.encode()).decode(), "BASE64"
+        return {"observedContentType": content_type, "mode": mode, "data": data, "encoding": encoding}
+
+    capture = {}
+    if input_captured:
+        capture["endpointInput"] = part(invocation.request, invocation.content_type, "INPUT")
+    if output_captured:
+        capture["endpointOutput"] = part(invocation.response, invocation.accept, "OUTPUT")
+    moment = datetime.fromtimestamp(invocation.time, timezone.utc)
+    return json.dumps({
+        "captureData": capture,
+        "eventMetadata": {"eventId": invocation.event_id or str(uuid.uuid4()),
+                          "inferenceTime": f"{moment:%Y-%m-%dT%H:%M:%SZ}"},
+        "eventVersion": "0",
+    })
 
 
 # shared with moto's server, which runs in this process
@@ -209,6 +292,49 @@ def _check_hyperparameters(hyperparameters: dict[str, str]) -> None:
             )
 
 
+def _check_model_constraints(value: Any, shape: Any, path: str) -> None:
+    """`value` against its botocore shape's limits the client does not check: maxima, patterns (matched whole,
+    as SageMaker does), enums, list lengths; moto checks none."""
+    from moto.sagemaker.exceptions import ValidationError
+
+    def refuse(constraint: str) -> None:
+        raise ValidationError(f"Value {value!r} at '{path}' failed to satisfy constraint: Member must {constraint}")
+
+    limits = shape.metadata
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                _check_model_constraints(value[name], member, f"{path}.{name[0].lower()}{name[1:]}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        if len(value) > limits.get("max", math.inf) or len(value) < limits.get("min", 0):
+            refuse(f"have length between {limits.get('min', 0)} and {limits.get('max')}")
+        for i, item in enumerate(value):
+            _check_model_constraints(item, shape.member, f"{path}.{i + 1}.member")
+    elif shape.type_name == "string" and isinstance(value, str):
+        if len(value) > limits.get("max", math.inf):
+            refuse(f"have length less than or equal to {limits['max']}")
+        if "pattern" in limits and not re.fullmatch(limits["pattern"], value):
+            refuse(f"satisfy regular expression pattern: {limits['pattern']}")
+        if shape.enum and value not in shape.enum:
+            refuse(f"satisfy enum value set: {shape.enum}")
+    elif shape.type_name == "integer" and isinstance(value, int):
+        if not limits.get("min", -math.inf) <= value <= limits.get("max", math.inf):
+            refuse(f"have value between {limits.get('min')} and {limits.get('max')}")
+
+
+def _checked_data_capture(create_endpoint_config: Any) -> Any:
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        import botocore.session
+
+        config = kwargs.get("data_capture_config")
+        if config:
+            shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("DataCaptureConfig")
+            _check_model_constraints(config, shape, "dataCaptureConfig")
+        return create_endpoint_config(self, *args, **kwargs)
+
+    return create
+
+
 def _deny_missing_keys_without_list(handler: Any) -> Any:
     """S3 answers 403, not 404, for a missing key when the caller may not list the bucket."""
 
@@ -307,6 +433,7 @@ def _extend_moto(endpoint_url: str) -> None:
         SageMakerModelBackend.update_endpoint_weights_and_capacities
     )
     SageMakerResponse.update_endpoint = _update_endpoint_response
+    SageMakerModelBackend.create_endpoint_config = _checked_data_capture(SageMakerModelBackend.create_endpoint_config)
     create_training_job = SageMakerModelBackend.create_training_job
 
     def create_and_run(self: Any, *args: Any, **kwargs: Any) -> Any:

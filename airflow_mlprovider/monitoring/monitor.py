@@ -21,6 +21,8 @@ from airflow_mlprovider.spec.model import schema_default
 #: every check of an interval; the budget is split over all of them, made or not, so it never depends on data
 CHECKS = ("error_rate_5xx", "error_rate_4xx", "p99_latency_ms", "requests", "prediction_mean",
           "prediction_spread", "prediction_distribution", "feature_drift")
+#: the checks that need the served predictions and requests
+PREDICTION_CHECKS = CHECKS[4:]
 
 
 def _default(key: str) -> Any:
@@ -72,9 +74,11 @@ def check_window(
     current: VariantCounts, baseline: VariantCounts, window_s: float, baseline_s: float,
     reference: Reference | None, thresholds: Thresholds, *,
     predictions: Sequence[float] | None = None, features: Mapping[str, Sequence[float]] | None = None,
+    unobserved: str | None = None,
 ) -> list[CheckResult]:
     """Every check of one window. `predictions` / `features`: the window's values, where the metrics source
-    captures them (else the distribution checks report no evidence)."""
+    captures them (else the distribution checks report no evidence). `unobserved`: why the source cannot see
+    predictions at all (e.g. a SageMaker endpoint without data capture): the prediction checks say so."""
     t, alpha = thresholds, thresholds.alpha
     results = [
         checks.error_rate_check("error_rate_5xx", current, baseline, "errors_5xx", t.error_rate_ratio, alpha),
@@ -83,6 +87,9 @@ def check_window(
         checks.volume_check("requests", current.requests, baseline.requests, window_s, baseline_s, t.volume_drop,
                             alpha),
     ]
+    if unobserved:
+        return results + [CheckResult(name, None, None, False, f"{name}: not checked: {unobserved}")
+                          for name in PREDICTION_CHECKS]
     moments = checks.window_moments(current)
     if reference is None or reference.prediction is None:
         results += [checks.CheckResult(name, None, None, False, f"{name}: no evaluation reference recorded")

@@ -1,8 +1,9 @@
 """Monitor: one interval of the serving champion checked against its baseline and evaluation reference.
 
 The checks are `monitoring/` (pure statistics); this operator reads the endpoint's per-variant counts through
-the MetricsSource (the local server's window API, or CloudWatch for SageMaker), writes the interval's record
-and, on an alarm, notifies and fails so that the task shows red.
+the MetricsSource (the local server's window API, or CloudWatch for SageMaker), on SageMaker the predictions
+and request features from the endpoint's data capture (CloudWatch has none), writes the interval's record and,
+on an alarm, notifies and fails so that the task shows red.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_mlprovider.operators.base import join_uri
 from airflow_mlprovider.operators.serving import EndpointOperator, variant_name
+
+if TYPE_CHECKING:
+    from airflow_mlprovider.backends.aws.data_capture import Capture
+    from airflow_mlprovider.rollout.counts import VariantCounts
 
 #: points of each series in the record (the window split evenly), for the Models page's charts
 SERIES_POINTS = 12
@@ -35,7 +40,8 @@ class MonitorOperator(EndpointOperator):
     Checks (docs/monitoring.md): 5xx and 4xx rates and p99 latency against the baseline just before the
     window, request volume against the baseline's expected count, the predictions' mean and spread against
     the reference recorded when the champion was evaluated, and the distribution of predictions and features
-    where the metrics source captures them. `thresholds["false_alarm_rate"]` bounds the chance that a healthy
+    where the metrics source captures them (on SageMaker: the endpoint's data capture, `sagemaker.data_capture_percent`;
+    without it those checks say they were not made). `thresholds["false_alarm_rate"]` bounds the chance that a healthy
     model raises any alarm in one interval.
 
     Writes `<registry_uri>/monitoring/<YYYYmmddTHHMMSSZ>.json` (the Models page reads it). Skips while the
@@ -52,7 +58,8 @@ class MonitorOperator(EndpointOperator):
     :param features: features watched for drift (empty: every feature of the reference).
     :param endpoint: the endpoint's name; templated.
     :param endpoint_conn_id: the local endpoint server's connection (its window API is the metrics source).
-    :param sagemaker: SageMaker hosting settings: read CloudWatch through `aws_conn_id` instead.
+    :param sagemaker: SageMaker hosting settings: read CloudWatch, and the data capture under
+        `sagemaker.data_capture_uri`, through `aws_conn_id` instead.
     :return: `{"status": "ok", "record_uri", "champion"}` (an alarm fails the task after notifying).
     """
 
@@ -86,7 +93,8 @@ class MonitorOperator(EndpointOperator):
         variant = variant_name(champion.version_id)
         end = datetime.fromisoformat(str(self.window_end)).timestamp() if self.window_end else time.time()
         start = end - self.window_s
-        current = self._counts(variant, start, end)
+        capture = self._capture(variant, start, end)
+        current = self._counts(variant, start, end, capture)
         baseline = self._counts(variant, start - self.baseline_s, start)
         doc = read_reference(store, self.registry_uri, champion.version_id)
         reference = None if doc is None else Reference.from_dict(doc)
@@ -96,8 +104,8 @@ class MonitorOperator(EndpointOperator):
         thresholds = Thresholds.from_dict(self.thresholds)
         results = check_window(current, baseline, self.window_s, self.baseline_s, reference, thresholds,
                                predictions=current.prediction_sample or None,
-                               features=dict(current.feature_sample) or None)
-        series = self._series(variant, start, end)
+                               features=dict(current.feature_sample) or None, unobserved=self._unobserved(capture))
+        series = self._series(variant, start, end, capture)
         doc, uri = self._write_record(store, champion.version_id, start, end, results, series)
         for result in results:
             self.log.info("%s%s", "ALARM " if result.alarm else "", result.message)
@@ -126,17 +134,44 @@ class MonitorOperator(EndpointOperator):
                 return doc, uri
         raise AirflowFailException(f"no free record name under {self.registry_uri}/monitoring/ near {now}")
 
-    def _counts(self, variant: str, start: float, end: float) -> Any:
-        return self.metrics.window(self.endpoint, [variant], start, end)[variant]
+    def _unobserved(self, capture: Capture | None) -> str | None:
+        """Why the prediction and feature checks cannot be made here (None: they can)."""
+        if self.sagemaker is not None and capture is None:
+            reason = (f"SageMaker endpoint {self.endpoint!r} has no data capture (spec serving.data_capture_percent), "
+                      "and CloudWatch holds no predictions or features")
+            self.log.warning("%s: the prediction and feature-drift checks are not made", reason)
+            return reason
+        return None
 
-    def _series(self, variant: str, start: float, end: float) -> dict[str, list[list[Any]]]:
+    def _capture(self, variant: str, start: float, end: float) -> Capture | None:
+        """On SageMaker with data capture: the variant's captured invocations of the window (else None)."""
+        if self.sagemaker is None or not self.sagemaker.data_capture_percent:
+            return None
+        from airflow_mlprovider.backends.aws.data_capture import CaptureReader
+
+        uri = str(self.sagemaker.data_capture_uri)
+        capture = CaptureReader(uri, self.aws_conn_id).read(self.endpoint, variant, start, end)
+        (self.log.warning if capture.malformed else self.log.info)("data capture under %s: %s", uri, capture.report())
+        return capture
+
+    def _counts(self, variant: str, start: float, end: float, capture: Capture | None = None) -> VariantCounts:
+        """The variant's counts; with a data capture, its predictions and features from there."""
+        counts = self.metrics.window(self.endpoint, [variant], start, end)[variant]
+        if capture is None:
+            return counts
+        from airflow_mlprovider.backends.aws.data_capture import with_capture
+
+        return with_capture(counts, capture.between(start, end))
+
+    def _series(self, variant: str, start: float, end: float,
+                capture: Capture | None = None) -> dict[str, list[list[Any]]]:
         """The window in SERIES_POINTS equal parts: requests, 5xx rate, p99 latency and mean prediction."""
         series: dict[str, list[list[Any]]] = {"requests": [], "error_rate_5xx": [], "p99_latency_ms": [],
                                               "prediction_mean": []}
         step = (end - start) / SERIES_POINTS
         for i in range(SERIES_POINTS):
             part_end = start + (i + 1) * step
-            counts = self._counts(variant, start + i * step, part_end)
+            counts = self._counts(variant, start + i * step, part_end, capture)
             at = _iso(part_end)
             series["requests"].append([at, counts.requests])
             series["error_rate_5xx"].append([at, counts.errors_5xx / counts.requests if counts.requests else None])

@@ -204,6 +204,7 @@ class Serving:
     instance_type: str | None = None
     instance_count: int = schema_default("serving", "instance_count")
     data_capture_percent: int | None = None
+    data_capture_uri: str | None = None  # None: <model_root>/data_capture (backends/aws/hosting.py)
     autoscaling: Autoscaling | None = None
     fault_injection: float = schema_default("serving", "fault_injection")
 

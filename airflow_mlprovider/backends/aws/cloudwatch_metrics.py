@@ -3,8 +3,9 @@
 Counts are Sums of AWS/SageMaker Invocations, Invocation4XXErrors and Invocation5XXErrors per EndpointName +
 VariantName. Latency is ModelLatency (microseconds) as the p99 extended statistic over the window (one period
 spans the whole window). No metric math: plain MetricStat queries.
-SageMaker publishes no prediction values, so prediction_mean stays None (the prediction-shift guardrail needs the
-local endpoint server's metrics).
+SageMaker publishes no prediction values to CloudWatch, so prediction_mean stays None (the rollout's
+prediction-shift guardrail needs the local endpoint server's metrics; the monitor reads predictions from the
+endpoint's data capture, backends/aws/data_capture.py).
 
 Time: SageMaker's metrics have 1-minute granularity and reach CloudWatch 1-3 minutes late, and CloudWatch rounds
 a query's StartTime down to the minute (botocore's GetMetricData documentation), so a window that starts or ends

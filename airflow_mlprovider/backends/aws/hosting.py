@@ -61,7 +61,7 @@ class SageMakerHosting:
             cpus=train.cpus,
             memory_gb=train.memory_gb,
             data_capture_percent=serving.data_capture_percent if serving else None,
-            data_capture_uri=f"{spec.model_root}/data_capture",
+            data_capture_uri=(serving.data_capture_uri if serving else None) or f"{spec.model_root}/data_capture",
             autoscaling=serving.autoscaling if serving else None,
             state_uri=spec.model_root,
         )

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlprovider.artifacts import MANIFEST, TamperedArtifactError, verify_manifest
 from airflow_mlprovider.backends.aws import settings
+from airflow_mlprovider.backends.aws.data_capture import capture_config
 from airflow_mlprovider.backends.aws.framework_images import framework_image_uri
 from airflow_mlprovider.backends.aws.framework_version import FRAMEWORK_FILE
 from airflow_mlprovider.backends.aws.instance_picker import pick_instance
@@ -278,14 +279,9 @@ class SageMakerServing:
         """An endpoint config's content (all but its name): the variants and the data capture settings."""
         keys = ("VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight")
         config: dict[str, Any] = {"ProductionVariants": [{k: v[k] for k in keys} for v in variants]}
-        capture = self.hosting.data_capture_percent
-        if capture:
-            config["DataCaptureConfig"] = {
-                "EnableCapture": True,
-                "InitialSamplingPercentage": capture,
-                "DestinationS3Uri": self.hosting.data_capture_uri,
-                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            }
+        if self.hosting.data_capture_percent:
+            config["DataCaptureConfig"] = capture_config(self.hosting.data_capture_uri or "",
+                                                         self.hosting.data_capture_percent)
         return config
 
     def _switch(
