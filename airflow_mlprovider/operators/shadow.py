@@ -93,9 +93,12 @@ class ShadowOperator(EndpointOperator):
             except EndpointChangeStarted as started:
                 self.defer_endpoint_change(started, {}, method_name="mirror_started")
         policy, compare = self.policy, comparison(self.policy.compare, self.metric)
+        judged = (f"predictions compared by {compare}" if self.sagemaker is None else "5xx and 4xx rates judged; "
+                  "prediction agreement and latency are not judged on SageMaker (CloudWatch has neither predictions "
+                  "nor latency histograms)")
         self.announce(self.model, "shadow.start", f"{self.candidate} shadows {self.champion} on {self.endpoint}: "
                       f"mirrored requests until {policy.min_requests:,} are answered (at most "
-                      f"{policy.max_duration_s:g} s), predictions compared by {compare}")
+                      f"{policy.max_duration_s:g} s), {judged}")
         self.defer(
             trigger=ShadowTrigger(
                 endpoint=self.endpoint, champion=self.champion, candidate=self.candidate,
