@@ -35,6 +35,13 @@ def endpoint_variants(aws_standin, endpoint: str) -> dict[str, dict[str, float]]
             for kind in ("ProductionVariants", "ShadowProductionVariants") if kind in config}
 
 
+class RecordingShadowOperator(ShadowOperator):
+    """The shadow operator, its notifications kept as (event, message, alert)."""
+
+    def announce(self, model: str, event: str, message: str, alert: bool = False) -> None:
+        self.announced = [*getattr(self, "announced", []), (event, message, alert)]
+
+
 def judged(m, aws_standin, candidate_per_minute: tuple[int, int]) -> tuple[ShadowOperator, dict[str, Any], dict]:
     """Deploy a candidate for a shadow stage, start it, and let the ShadowTrigger judge 8 minutes of mirrored
     traffic: the shadow operator, what deploy returned and the verdict event."""
@@ -46,7 +53,7 @@ def judged(m, aws_standin, candidate_per_minute: tuple[int, int]) -> tuple[Shado
     assert endpoint_variants(aws_standin, m.endpoint) == {  # health-checkable: TargetVariant needs a production one
         "ProductionVariants": {deployed["champion"]: 100.0, deployed["candidate"]: 0.0}}
 
-    shadow = ShadowOperator(
+    shadow = RecordingShadowOperator(
         task_id="shadow", endpoint=m.endpoint, sagemaker=m.hosting, aws_conn_id=m.spec.aws_conn_id, deferrable=True,
         candidate=deployed["candidate"], champion=deployed["champion"], generation=deployed["generation"],
         shadow_policy={"min_requests": 2000, "check_interval": "0.05s"}, metric="rmse", model=m.spec.model,
@@ -86,6 +93,9 @@ def test_a_candidate_with_more_5xx_is_blocked_and_its_shadow_removed(sagemaker_m
     assert "prediction agreement not measured" in verdict["figures"]["agreement_summary"]
     with pytest.raises(AirflowFailException, match="shadow stage failed: candidate 5xx"):
         concluded(shadow, verdict)
+    (start, _), (fail, alert) = [(message, alert) for _, message, alert in shadow.announced]
+    assert "prediction agreement and latency are not judged on SageMaker" in start
+    assert alert and f"{deployed['candidate']} removed; {deployed['champion']} keeps serving 100 %" in fail
     assert endpoint_variants(aws_standin, m.endpoint) == {"ProductionVariants": {deployed["champion"]: 100.0}}
     models = aws_standin.client("sagemaker").list_models(NameContains=m.endpoint)["Models"]
     assert [model["ModelName"] for model in models if deployed["candidate"] in model["ModelName"]] == []
