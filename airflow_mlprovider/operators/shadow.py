@@ -20,7 +20,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -77,14 +77,14 @@ class ShadowOperator(EndpointOperator):
         if missing:
             raise AirflowException(f"variant(s) {missing} are not on endpoint {self.endpoint!r} (it has "
                                    f"{sorted(weights)}): the deploy task must run again")
-        self._mirror()
+        return self._mirror()
 
-    def mirror_started(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+    def mirror_started(self, context: Any, event: dict[str, Any]) -> NoReturn:
         """Resumed after SageMaker switched the endpoint to the config that mirrors to the candidate."""
         self.finish_endpoint_change(event)
         self._mirror()
 
-    def _mirror(self) -> None:
+    def _mirror(self) -> NoReturn:
         from airflow_mlprovider.backends.base import EndpointChangeStarted
 
         if self.sagemaker is not None:

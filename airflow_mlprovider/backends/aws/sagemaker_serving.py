@@ -34,8 +34,8 @@ fencing: the endpoint's weight generation is an S3 object (<model_root>/endpoint
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 import tempfile
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
