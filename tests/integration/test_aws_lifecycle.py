@@ -23,8 +23,9 @@ from tests.integration.aws_fixtures import (  # noqa: F401  (fixtures)
 from tests.integration.conftest import build, edit_spec, states
 
 
-def _configure(*, max_iter: int):
+def _configure(*, max_iter: int, **sections: dict):
     def edit(doc: dict) -> None:
+        doc.update(sections)
         doc["code"]["params"] = {"max_iter": max_iter, "learning_rate": 0.1}
         doc["promote"] = {"min_relative_improvement": 0}
         # A fast policy for a test: two steps, checks every second, small minimum counts; the example's guardrail.
@@ -36,11 +37,12 @@ def _configure(*, max_iter: int):
     return edit
 
 
-def _run(folder: Path, day: int, max_iter: int, standin) -> dict[str, str]:
-    """One run of the DAG for 2025-06-<day>; the candidate's health check gets answers (moto runs no model)."""
+def _run(folder: Path, day: int, max_iter: int, standin, **sections: dict) -> dict[str, str]:
+    """One run of the DAG for 2025-06-<day> (with extra spec `sections`); the candidate's health check gets
+    answers (moto runs no model)."""
     from airflow_mlprovider.operators.serving import HEALTH_CHECK_EXAMPLES
 
-    edit_spec(folder, MODEL, _configure(max_iter=max_iter))
+    edit_spec(folder, MODEL, _configure(max_iter=max_iter, **sections))
     standin.queue_invoke_results(
         [{"Body": json.dumps({"prediction": 100.0}), "ContentType": "application/json"}] * HEALTH_CHECK_EXAMPLES
     )
