@@ -254,7 +254,9 @@ class SageMakerServing:
         shadows = [v for v in self._config_variants(current, SHADOWS) if v["VariantName"] == variant]
         if shadows:
             weights = self.describe(endpoint)
-            production = [{**v, "InitialVariantWeight": weights[v["VariantName"]]} for v in self._config_variants(current)]
+            production = [
+                {**v, "InitialVariantWeight": weights[v["VariantName"]]} for v in self._config_variants(current)
+            ]
             self._check_fence(endpoint, generation)
             self._switch(endpoint, current, [*production, {**shadows[0], "InitialVariantWeight": 0.0}], generation)
         if variant in self.describe(endpoint):  # after the switch (or on the resumed call that finds it made)
