@@ -4,7 +4,8 @@ Pure logic (stdlib only). Input: the champion's and the shadow's counts over the
 live requests, mirrored) and their agreement (serving/agreement.py). Three kinds of checks:
 
 - errors (5xx, 4xx) and, with `latency_p99_ratio`, latency: the rollout's own tests (rollout/sequential.py,
-  rollout/guardrails.py) on the whole window, judged once: the mixture likelihood ratio of "worse" vs "within
+  rollout/guardrails.py) on the whole window, judged once (latency needs histograms: CloudWatch has none, so on
+  SageMaker the p99s are reported, not judged): the mixture likelihood ratio of "worse" vs "within
   tolerance" has expectation 1 under the null, so reaching 1/(alpha x share) happens with probability at
   most alpha x share (Markov); the shares split alpha over the checks.
 - agreement of predictions on the requests both answered 200:
@@ -75,7 +76,8 @@ def judge(
     if failures:
         return ShadowVerdict("fail", "; ".join(failures), figures)
     return ShadowVerdict("pass", f"{answered:,} mirrored requests: {figures['agreement_summary']}; errors"
-                                 + (" and latency" if "latency" in figures else "") + " within tolerance", figures)
+                                 + (" and latency" if "latency" in figures["log_lr"] else "") + " within tolerance",
+                         figures)
 
 
 def _error_and_latency_failures(
@@ -95,7 +97,10 @@ def _error_and_latency_failures(
                             f"(log-likelihood ratio {log_lr[check]:.1f} >= {threshold:.1f})")
     if policy.latency_p99_ratio is not None:
         evidence = guardrails.latency_evidence(policy.latency_p99_ratio, champion, candidate, policy.min_requests)
-        if evidence is None:
+        if evidence is None and not (champion.latency_buckets or candidate.latency_buckets):
+            figures["latency"] = (f"not judged: the metrics source has no latency histograms (p99 candidate "
+                                  f"{_ms(candidate.latency_p99_ms)} vs champion {_ms(champion.latency_p99_ms)})")
+        elif evidence is None:
             figures["latency"] = "too few latencies to compare"
         else:
             log_lr["latency"] = sequential.log_mixture(evidence.rollback, [w for _, w in guardrails.LATENCY_ALTERNATIVES])
@@ -140,6 +145,10 @@ def _agreement_failures(policy: Shadow, compare: str, agreement: AgreementCounts
 def _counts(counts: VariantCounts) -> dict[str, Any]:
     return {"requests": counts.requests, "errors_5xx": counts.errors_5xx, "errors_4xx": counts.errors_4xx,
             "latency_p99_ms": counts.latency_p99_ms}
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms"
 
 
 def _rate(errors: int, requests: int) -> str:

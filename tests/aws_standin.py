@@ -35,6 +35,14 @@ What the stand-in adds to moto 5, and where it is stricter than moto (as the rea
 - CreateEndpointConfig checks DataCaptureConfig against botocore's SageMaker model where botocore's client does
   not (maximums, patterns): SamplingPercentage <= 100, DestinationS3Uri's pattern and length, the content
   types' patterns and counts, at most 32 CaptureOptions. moto accepts any of them.
+- Shadow variants (moto ignores ShadowProductionVariants): CreateEndpointConfig stores them and refuses what
+  SageMaker refuses: with shadows, exactly one production and one shadow variant (botocore's documentation of
+  the field); a variant name used twice across both lists; a shadow whose model does not exist; serverless,
+  Inf1 and Elastic Inference variants beside a shadow (the shadow tests' exclusions). DescribeEndpointConfig and
+  DescribeEndpoint return them (the endpoint's as ProductionVariantSummary, with CurrentWeight and instance
+  counts); UpdateEndpoint switches them with the config. InvokeEndpoint's TargetVariant may not name a shadow
+  (it names a production variant); UpdateEndpointWeightsAndCapacities already refuses one (moto looks the name
+  up among the production variants).
 """
 
 from __future__ import annotations
@@ -215,6 +223,7 @@ def _update_endpoint_backend(self: Any, endpoint_name: str, endpoint_config_name
     endpoint.failure_reason = None
     endpoint.endpoint_config_name = endpoint_config_name
     endpoint.production_variants = FakeEndpoint._process_production_variants(endpoint, config["ProductionVariants"])
+    _set_shadow_summaries(endpoint, config)
     endpoint.data_capture_config = config["DataCaptureConfig"]
     _start_change(endpoint, "InService")
     return endpoint.arn
@@ -262,6 +271,79 @@ def _update_endpoint_response(self: Any) -> Any:
         endpoint_config_name=self._get_param("EndpointConfigName"),
     )
     return ActionResult({"EndpointArn": arn})
+
+
+#: the shadow tests' exclusions (SageMaker developer guide, "Exclusions") that a variant's settings show
+_SHADOW_EXCLUDED_INSTANCES = re.compile(r"ml\.inf1\.")
+
+
+def _check_shadow_config(backend: Any, production: list[dict[str, Any]], shadows: list[dict[str, Any]]) -> None:
+    from moto.sagemaker.exceptions import ValidationError
+
+    names = [v["VariantName"] for v in production + shadows]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValidationError(f"Variant names must be unique across ProductionVariants and ShadowProductionVariants: "
+                              f"{', '.join(repeated)} appear(s) more than once.")
+    if not shadows:
+        return
+    if len(production) != 1 or len(shadows) != 1:
+        raise ValidationError(f"With ShadowProductionVariants you can only specify one variant for ProductionVariants "
+                              f"and one variant for ShadowProductionVariants (got {len(production)} and {len(shadows)}).")
+    for variant in production + shadows:
+        if "ServerlessConfig" in variant or "AcceleratorType" in variant or _SHADOW_EXCLUDED_INSTANCES.match(
+            variant.get("InstanceType", "")
+        ):
+            raise ValidationError(f"Variant {variant['VariantName']} uses a feature (serverless inference, Inf1 "
+                                  "instances or Elastic Inference) that shadow variants cannot be used with.")
+    backend.validate_production_variants(shadows)  # the shadow's model must exist
+
+
+def _stores_shadows(create_endpoint_config: Any) -> Any:
+    def create(self: Any) -> Any:
+        production = self._get_param("ProductionVariants") or []
+        shadows = self._get_param("ShadowProductionVariants") or []
+        _check_shadow_config(self.sagemaker_backend, production, shadows)
+        result = create_endpoint_config(self)
+        config = self.sagemaker_backend.endpoint_configs[self._get_param("EndpointConfigName")]
+        config.validate_production_variants(shadows)  # instance types, as moto checks the production variants
+        config.shadow_production_variants = shadows or None  # None: left out of the response, as SageMaker does
+        return result
+
+    return create
+
+
+def _set_shadow_summaries(endpoint: Any, config: dict[str, Any]) -> None:
+    """The endpoint's ShadowProductionVariants: summaries of the config's, as its production variants are."""
+    from moto.sagemaker.models import FakeEndpoint
+
+    shadows = config.get("ShadowProductionVariants")
+    endpoint.shadow_production_variants = FakeEndpoint._process_production_variants(endpoint, shadows) if shadows else None
+
+
+def _endpoint_with_shadows(create_endpoint: Any) -> Any:
+    def create(self: Any, endpoint_name: str, endpoint_config_name: str, *args: Any, **kwargs: Any) -> Any:
+        endpoint = create_endpoint(self, endpoint_name, endpoint_config_name, *args, **kwargs)
+        _set_shadow_summaries(endpoint, self.describe_endpoint_config(endpoint_config_name))
+        return endpoint
+
+    return create
+
+
+def _no_shadow_target(invoke_endpoint: Any) -> Any:
+    def invoke(self: Any) -> Any:
+        from moto.sagemaker.exceptions import ValidationError
+        from moto.sagemaker.models import sagemaker_backends
+
+        target = next((v for k, v in self.headers.items() if k.lower() == "x-amzn-sagemaker-target-variant"), None)
+        endpoint = sagemaker_backends[self.current_account][self.region].endpoints.get(self.path.split("/")[2])
+        if target and endpoint is not None and any(
+            v["VariantName"] == target for v in getattr(endpoint, "shadow_production_variants", None) or []
+        ):
+            raise ValidationError(f"TargetVariant {target} is a shadow variant: only production variants can be targeted.")
+        return invoke_endpoint(self)
+
+    return invoke
 
 
 def _with_percentiles(get_statistics_for_type: Any) -> Any:
@@ -417,6 +499,7 @@ def _extend_moto(endpoint_url: str) -> None:
     from moto.s3.responses import S3Response
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     S3Response.get_object = _deny_missing_keys_without_list(S3Response.get_object)
     S3Response.head_object = _deny_missing_keys_without_list(S3Response.head_object)
@@ -434,6 +517,9 @@ def _extend_moto(endpoint_url: str) -> None:
     )
     SageMakerResponse.update_endpoint = _update_endpoint_response
     SageMakerModelBackend.create_endpoint_config = _checked_data_capture(SageMakerModelBackend.create_endpoint_config)
+    SageMakerResponse.create_endpoint_config = _stores_shadows(SageMakerResponse.create_endpoint_config)
+    SageMakerModelBackend.create_endpoint = _endpoint_with_shadows(SageMakerModelBackend.create_endpoint)
+    SageMakerRuntimeResponse.invoke_endpoint = _no_shadow_target(SageMakerRuntimeResponse.invoke_endpoint)
     create_training_job = SageMakerModelBackend.create_training_job
 
     def create_and_run(self: Any, *args: Any, **kwargs: Any) -> Any:

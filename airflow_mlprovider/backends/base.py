@@ -145,7 +145,7 @@ class ServingBackend(Protocol):
     def deploy(self, endpoint: str, variant: Variant, weight: float) -> None:
         """Create (or replace, idempotently) `variant` on the endpoint at `weight` percent. A `variant.shadow`
         (weight 0) gets a mirror of the live requests, its answers discarded, until a weight change gives it
-        traffic."""
+        traffic (on SageMaker from the shadow stage's `start_shadow` on: docs/serving.md)."""
         ...
 
     def fence(self, endpoint: str) -> int:

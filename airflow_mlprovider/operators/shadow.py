@@ -6,6 +6,12 @@ until the verdict is due (shadow_verdict.judge). A passed candidate stays a shad
 rollout gives it traffic (a fenced weight change, which ends the mirror). A failed one is removed from the
 endpoint (the champion keeps serving 100 %), announced as an alert, and the task fails: the rollout never
 starts, and the rollout group's rollback task records why and checks the endpoint.
+
+On SageMaker the mirror is a config switch on each side of the verdict (SageMakerServing.start_shadow and
+end_shadow): the candidate, deployed and health-checked as a production variant at 0 %, becomes the endpoint's
+shadow variant before the window starts, and a passed one becomes a production variant at 0 % again, which is
+what the rollout starts from. Each switch takes minutes: the task waits in the triggerer (EndpointUpdateTrigger)
+like the other endpoint operators, and carries the verdict across the wait that follows it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -71,10 +77,28 @@ class ShadowOperator(EndpointOperator):
         if missing:
             raise AirflowException(f"variant(s) {missing} are not on endpoint {self.endpoint!r} (it has "
                                    f"{sorted(weights)}): the deploy task must run again")
+        return self._mirror()
+
+    def mirror_started(self, context: Any, event: dict[str, Any]) -> NoReturn:
+        """Resumed after SageMaker switched the endpoint to the config that mirrors to the candidate."""
+        self.finish_endpoint_change(event)
+        self._mirror()
+
+    def _mirror(self) -> NoReturn:
+        from airflow_mlprovider.backends.base import EndpointChangeStarted
+
+        if self.sagemaker is not None:
+            try:
+                self.serving.start_shadow(self.endpoint, self.candidate, self.generation)
+            except EndpointChangeStarted as started:
+                self.defer_endpoint_change(started, {}, method_name="mirror_started")
         policy, compare = self.policy, comparison(self.policy.compare, self.metric)
+        judged = (f"predictions compared by {compare}" if self.sagemaker is None else "5xx and 4xx rates judged; "
+                  "prediction agreement and latency are not judged on SageMaker (CloudWatch has neither predictions "
+                  "nor latency histograms)")
         self.announce(self.model, "shadow.start", f"{self.candidate} shadows {self.champion} on {self.endpoint}: "
                       f"mirrored requests until {policy.min_requests:,} are answered (at most "
-                      f"{policy.max_duration_s:g} s), predictions compared by {compare}")
+                      f"{policy.max_duration_s:g} s), {judged}")
         self.defer(
             trigger=ShadowTrigger(
                 endpoint=self.endpoint, champion=self.champion, candidate=self.candidate,
@@ -87,16 +111,41 @@ class ShadowOperator(EndpointOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        if event["action"] == "pass":
-            self.announce(self.model, "shadow.pass", f"{self.candidate} passed its shadow stage: {event['reason']}")
-            return {"action": "pass", "reason": event["reason"], "figures": event["figures"]}
+        return self._conclude({"verdict": event})
+
+    def concluded(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resumed after SageMaker ended the mirror (a passed candidate) or removed the candidate (a failed one)."""
         from airflow_mlprovider.backends.base import StaleFenceError
 
-        try:  # stop the mirror now; the champion serves 100 % throughout
-            self.serving.remove(self.endpoint, self.candidate, self.generation)
-            removed = f"{self.candidate} removed"
-        except StaleFenceError as exc:  # a newer fence (rollback, another run) owns the endpoint now
-            removed = f"{self.candidate} left to the newer fence ({exc})"
-        self.announce(self.model, "shadow.fail", f"{self.candidate} failed its shadow stage: {event['reason']}; "
-                      f"{removed}; {self.champion} keeps serving 100 % of {self.endpoint}", alert=True)
-        raise AirflowFailException(f"shadow stage failed: {event['reason']}")
+        resume = dict(event.get("resume") or {})
+        try:
+            self.finish_endpoint_change(event)
+        except StaleFenceError as exc:  # the change was made, but a newer fence owns the endpoint now
+            resume["stale"] = str(exc)
+        return self._conclude(resume)
+
+    def _conclude(self, resume: dict[str, Any]) -> dict[str, Any]:
+        """Act on the verdict: end the mirror (SageMaker) or remove the candidate; `resume` carries the verdict
+        (and a stale fence met on the way) across the endpoint change's wait."""
+        from airflow_mlprovider.backends.base import EndpointChangeStarted, StaleFenceError
+
+        verdict, passed = resume["verdict"], resume["verdict"]["action"] == "pass"
+        outcome = f"left to the newer fence ({resume['stale']})" if "stale" in resume else ""
+        if not outcome:
+            try:
+                if not passed:  # stop the mirror now; the champion serves 100 % throughout
+                    self.serving.remove(self.endpoint, self.candidate, self.generation)
+                elif self.sagemaker is not None:  # on the local server the rollout's first weight ends the mirror
+                    self.serving.end_shadow(self.endpoint, self.candidate, self.generation)
+                outcome = "removed" if not passed else "a production variant at 0 %"
+            except EndpointChangeStarted as started:
+                self.defer_endpoint_change(started, resume, method_name="concluded")
+            except StaleFenceError as exc:  # a newer fence (rollback, another run) owns the endpoint now
+                outcome = f"left to the newer fence ({exc})"
+        if passed:
+            self.announce(self.model, "shadow.pass", f"{self.candidate} passed its shadow stage: {verdict['reason']}"
+                          + (f"; {self.candidate} {outcome}" if self.sagemaker is not None else ""))
+            return {"action": "pass", "reason": verdict["reason"], "figures": verdict["figures"]}
+        self.announce(self.model, "shadow.fail", f"{self.candidate} failed its shadow stage: {verdict['reason']}; "
+                      f"{self.candidate} {outcome}; {self.champion} keeps serving 100 % of {self.endpoint}", alert=True)
+        raise AirflowFailException(f"shadow stage failed: {verdict['reason']}")

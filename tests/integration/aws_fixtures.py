@@ -80,8 +80,9 @@ def snowflake_sales(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
 
 class SageMakerMetrics:
     """Plays SageMaker's CloudWatch side: every `tick_s`, `requests_per_s` requests split across the endpoint's
-    variants by their current weights (describe_endpoint), with the error rate `error_rates` gives each variant
-    (else `default_error_rate`), put as AWS/SageMaker per-variant metrics. Counts are exact: fractions carry over."""
+    variants by their current weights (describe_endpoint), and mirrored to its shadow variant, with the error rate
+    `error_rates` gives each variant (else `default_error_rate`), put as AWS/SageMaker per-variant metrics. Counts
+    are exact: fractions carry over."""
 
     def __init__(self, standin: AwsStandin, endpoint: str, requests_per_s: float = 100.0, tick_s: float = 0.5) -> None:
         self.standin, self.endpoint = standin, endpoint
@@ -93,6 +94,7 @@ class SageMakerMetrics:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sagemaker-metrics", daemon=True)
         self.errors: list[BaseException] = []
+        self.mirrored_to: set[str] = set()  # the shadow variants that got mirrored requests
 
     def __enter__(self) -> SageMakerMetrics:
         self._thread.start()
@@ -114,13 +116,19 @@ class SageMakerMetrics:
                 self.errors.append(error)
 
     def _tick(self, sagemaker: Any, cloudwatch: Any) -> None:
-        variants = sagemaker.describe_endpoint(EndpointName=self.endpoint)["ProductionVariants"]
-        weights = {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in variants}
+        described = sagemaker.describe_endpoint(EndpointName=self.endpoint)
+        weights = {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in described["ProductionVariants"]}
         total = sum(weights.values())
+        shares = {name: weight / total if total else 0.0 for name, weight in weights.items()}
+        # a shadow variant answers copies of the production variant's requests, as many as its weight's share of it
+        shadows = {v["VariantName"]: min(1.0, float(v.get("CurrentWeight", 0.0)) / total) if total else 0.0
+                   for v in described.get("ShadowProductionVariants", [])}
+        self.mirrored_to.update(name for name, share in shadows.items() if share)
+        shares |= shadows
         now = datetime.now(timezone.utc)
         data = []
-        for name, weight in weights.items():
-            requests = self._take(name, "requests", self.requests_per_tick * weight / total if total else 0.0)
+        for name, share in shares.items():
+            requests = self._take(name, "requests", self.requests_per_tick * share)
             if not requests:
                 continue
             rate = self.error_rates.get(name, self.default_error_rate)

@@ -3,7 +3,9 @@
 endpoint with production variants, and the rollout judged on CloudWatch's per-variant metrics (all moto's server).
 
 The metrics that SageMaker would publish are put into moto's CloudWatch by a thread following the endpoint's
-weights: a candidate with a high error rate is rolled back, one as good as the champion completes.
+weights: a candidate with a high error rate is rolled back, one as good as the champion completes. With a shadow
+stage the candidate is health-checked as a production variant, shadows the champion as a SageMaker shadow variant
+(the thread plays its mirrored traffic too), passes, and is rolled out from a production variant at 0 %.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+import yaml
+
+from tests.backends.aws.test_aws_sagemaker_serving import forget_endpoint
 from tests.integration.aws_fixtures import (  # noqa: F401  (fixtures)
+    AWS_EXAMPLES,
     MODEL,
     aws_dags_folder,
     aws_standin,
@@ -22,9 +29,19 @@ from tests.integration.aws_fixtures import (  # noqa: F401  (fixtures)
 )
 from tests.integration.conftest import build, edit_spec, states
 
+SHADOW = {"min_requests": 300, "check_interval": 1, "max_duration": "4m"}
 
-def _configure(*, max_iter: int):
+
+@pytest.fixture(autouse=True)
+def no_example_endpoint(aws_standin) -> None:
+    """Each test starts without the example's endpoint (moto's server, and so the endpoint, outlive a test)."""
+    forget_endpoint(aws_standin.client("sagemaker"), yaml.safe_load(
+        (AWS_EXAMPLES / f"{MODEL}.model.yaml").read_text())["serving"]["endpoint"])
+
+
+def _configure(*, max_iter: int, **sections: dict):
     def edit(doc: dict) -> None:
+        doc.update(sections)
         doc["code"]["params"] = {"max_iter": max_iter, "learning_rate": 0.1}
         doc["promote"] = {"min_relative_improvement": 0}
         # A fast policy for a test: two steps, checks every second, small minimum counts; the example's guardrail.
@@ -36,11 +53,12 @@ def _configure(*, max_iter: int):
     return edit
 
 
-def _run(folder: Path, day: int, max_iter: int, standin) -> dict[str, str]:
-    """One run of the DAG for 2025-06-<day>; the candidate's health check gets answers (moto runs no model)."""
+def _run(folder: Path, day: int, max_iter: int, standin, **sections: dict) -> dict[str, str]:
+    """One run of the DAG for 2025-06-<day> (with extra spec `sections`); the candidate's health check gets
+    answers (moto runs no model)."""
     from airflow_mlprovider.operators.serving import HEALTH_CHECK_EXAMPLES
 
-    edit_spec(folder, MODEL, _configure(max_iter=max_iter))
+    edit_spec(folder, MODEL, _configure(max_iter=max_iter, **sections))
     standin.queue_invoke_results(
         [{"Body": json.dumps({"prediction": 100.0}), "ContentType": "application/json"}] * HEALTH_CHECK_EXAMPLES
     )
@@ -115,3 +133,37 @@ def test_cloudwatch_metrics_roll_back_a_bad_candidate_and_complete_a_good_one(
     job_names = spec.model.replace("_", "-")  # training jobs are named after the model, in SageMaker's characters
     jobs = aws_standin.client("sagemaker").list_training_jobs(NameContains=job_names)["TrainingJobSummaries"]
     assert [j["TrainingJobStatus"] for j in jobs] == ["Completed"] * 3, "each run trained in a SageMaker job"
+
+
+def test_a_candidate_shadows_the_champion_on_sagemaker_then_is_rolled_out(
+    aws_dags_folder: Path, aws_standin, snowflake_sales: int, sagemaker_metrics
+) -> None:
+    from airflow_mlprovider.backends import serving_for, store_for
+    from airflow_mlprovider.operators.serving import variant_name
+    from airflow_mlprovider.registry.store import ModelRegistry
+    from airflow_mlprovider.spec import load_spec_file
+
+    spec = load_spec_file(aws_dags_folder / f"{MODEL}.model.yaml")
+    registry, serving = ModelRegistry(store_for(spec), spec.model_root), serving_for(spec)
+    endpoint = spec.serving.endpoint
+
+    # 1. The first model: nothing to shadow, it is finalized at 100 % at once.
+    first = _run(aws_dags_folder, 1, 3, aws_standin, shadow=SHADOW)
+    assert first["state"] == "success" and first["shadow.shadow"] == "success", first
+    champion = variant_name(registry.champion().version_id)
+    assert sagemaker_metrics.mirrored_to == set()
+
+    # 2. A better model, as reliable as the champion: mirrored, judged, then rolled out and finalized.
+    second = _run(aws_dags_folder, 2, 200, aws_standin, shadow=SHADOW)
+    assert second["state"] == "success", second
+    assert second["promote.health_check"] == second["shadow.shadow"] == second["rollout.finalize"] == "success", second
+    new_champion = registry.champion()
+    candidate = variant_name(new_champion.version_id)
+    assert candidate != champion and sagemaker_metrics.mirrored_to == {candidate}
+    assert registry.events(new_champion.version_id)[-1]["event"] == "promoted"
+    assert serving.describe(endpoint) == {candidate: 100.0}
+    configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
+    assert list(variants) == [candidate]
+    assert len(configs) == 1 and models == list(variants.values()), (configs, models)
+    current = aws_standin.client("sagemaker").describe_endpoint(EndpointName=endpoint)
+    assert "ShadowProductionVariants" not in current

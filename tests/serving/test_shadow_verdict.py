@@ -122,3 +122,15 @@ def test_without_predictions_errors_and_latency_are_still_judged() -> None:
     assert passed.action == "pass" and "not measured" in passed.reason
     failed = judge(POLICY, "difference", served(1000), served(300, errors_5xx=30), None, 60)
     assert failed.action == "fail" and "5xx" in failed.reason
+
+
+def test_latency_without_histograms_is_reported_not_judged() -> None:
+    """CloudWatch gives each variant's p99 but no histogram: the figures say latency was not judged, and a pass
+    does not claim it was."""
+    strict = Shadow(min_requests=200, max_duration_s=600.0, latency_p99_ratio=2.0)
+    champion, slow = VariantCounts(requests=300, latency_p99_ms=5.0), VariantCounts(requests=300, latency_p99_ms=50.0)
+    verdict = judge(strict, "difference", champion, slow, None, 60)
+    assert verdict.action == "pass" and verdict.reason.endswith("errors within tolerance")
+    assert verdict.figures["latency"].startswith("not judged") and "50.0 ms vs champion 5.0 ms" in verdict.figures["latency"]
+    with_histograms = judge(strict, "difference", served(300), served(300), None, 60)
+    assert with_histograms.reason.endswith("errors and latency within tolerance")

@@ -96,7 +96,9 @@ class CloudWatchMetrics:
         return {variant: _counts(values, f"v{i}") for i, variant in enumerate(variants)}
 
     def agreement(self, endpoint: str, shadow: str, live: str, start: float, end: float) -> None:
-        """CloudWatch has no predictions: a shadow variant's agreement needs its data capture (docs/serving.md)."""
+        """Not measured: CloudWatch has no predictions, and pairing a shadow variant's captured answers with the
+        production variant's answers to the same requests relies on nothing SageMaker documents (docs/serving.md,
+        "Shadow variants on SageMaker"). The shadow verdict then judges errors alone, and says so."""
         return None
 
 

@@ -10,6 +10,14 @@ deploy:  the artifact's MANIFEST digest on S3 must be the registry's (Variant.ma
 weights: UpdateEndpointWeightsAndCapacities. Percent weights are SageMaker's relative weights as they are (they
          sum to 100); describe() turns current relative weights back into percent (a missing CurrentWeight is 0).
 remove:  a new config without the variant (or no endpoint when it was the last), then the same cleanup.
+shadow:  SageMaker mirrors live requests to a variant of the config's ShadowProductionVariants, beside exactly
+         one production variant (CreateEndpointConfig's documentation; one shadow per endpoint). InvokeEndpoint's
+         TargetVariant names production variants only, so a candidate is deployed (and health-checked) as a
+         production variant at weight 0 whatever `Variant.shadow` says; start_shadow moves it into
+         ShadowProductionVariants (a config switch, at the live variant's weight: the shadow gets every
+         request) and end_shadow moves it back at weight 0 (the rollout's ordinary start). describe() gives a
+         shadow 0 %: it gets no routed traffic, and set_weights never names it in
+         UpdateEndpointWeightsAndCapacities (its DesiredWeightAndCapacity is a production variant's).
 waiting: each change (CreateEndpoint, UpdateEndpoint, UpdateEndpointWeightsAndCapacities) takes minutes. By
          default the call waits for InService and then finishes the change (finish_change). Built with
          wait=False it raises EndpointChangeStarted right after starting the change instead: the operator
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +64,7 @@ _NOT_FOUND = {"ValidationException", "ResourceNotFound", "ObjectNotFoundExceptio
 _SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 _FENCE_ATTEMPTS = 20
 _MODEL_DIR = "/opt/ml/model"  # where SageMaker unpacks model.tar.gz
+PRODUCTION, SHADOWS = "ProductionVariants", "ShadowProductionVariants"
 
 
 def _error_code(error: Any) -> str:
@@ -113,7 +123,8 @@ class SageMakerServing:
         current = self._endpoint(endpoint)
         if current is None:
             return {}
-        return percent({v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in current["ProductionVariants"]})
+        live = percent({v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in current[PRODUCTION]})
+        return live | {v["VariantName"]: 0.0 for v in current.get(SHADOWS, [])}  # a shadow gets no routed traffic
 
     def fence(self, endpoint: str) -> int:
         uri = self._generation_uri(endpoint)
@@ -128,15 +139,15 @@ class SageMakerServing:
         )
 
     def deploy(self, endpoint: str, variant: Variant, weight: float) -> None:
-        if variant.shadow:
-            # SageMaker's ShadowProductionVariants allow one production and one shadow variant, and promoting the
-            # shadow needs a config switch; moto ignores the field, so none of it can be verified here yet.
-            raise NotImplementedError(
-                f"shadow variants are not supported on SageMaker yet ({variant.name} on {endpoint}): remove the "
-                "spec's shadow section or set shadow.enabled to false (docs/serving.md, Shadow variants)"
-            )
-        model_name = self._model(endpoint, variant)
+        # variant.shadow: deployed as a production variant at 0, to be health-checked; start_shadow mirrors to it
         current = self._endpoint(endpoint)
+        shadows = [v["VariantName"] for v in self._config_variants(current, SHADOWS)]
+        if variant.name in shadows:
+            return  # a retried deploy after its shadow stage started: the variant is there
+        if shadows:
+            raise ValueError(f"endpoint {endpoint} hosts shadow variant {shadows[0]}, and SageMaker allows no second "
+                             f"production variant beside a shadow: end or remove it before deploying {variant.name}")
+        model_name = self._model(endpoint, variant)
         weights = self.describe(endpoint)
         kept = [v for v in self._config_variants(current) if v["VariantName"] != variant.name]
         variants = [{**v, "InitialVariantWeight": weights.get(v["VariantName"], 0.0)} for v in kept]
@@ -153,10 +164,17 @@ class SageMakerServing:
             has = ", ".join(sorted(known)) or "none"
             raise ValueError(f"endpoint {endpoint} has no variant {', '.join(unknown)}; it has {has}")
         _check_weights(endpoint, known, weights)
+        shadows = {v["VariantName"] for v in self._config_variants(self._endpoint(endpoint), SHADOWS)}
+        routed = [name for name in shadows if weights[name]]
+        if routed:
+            raise ValueError(f"{routed[0]} is endpoint {endpoint}'s shadow variant: it takes no traffic weight on "
+                             "SageMaker; end its shadow first (end_shadow), which makes it a production variant at 0")
         self._check_fence(endpoint, generation)
         self.hook.get_conn().update_endpoint_weights_and_capacities(
             EndpointName=endpoint,
-            DesiredWeightsAndCapacities=[{"VariantName": n, "DesiredWeight": float(w)} for n, w in weights.items()],
+            DesiredWeightsAndCapacities=[
+                {"VariantName": n, "DesiredWeight": float(w)} for n, w in weights.items() if n not in shadows
+            ],
         )
         self._started(endpoint, {"kind": "weights", "weights": weights, "generation": generation})
 
@@ -179,8 +197,8 @@ class SageMakerServing:
 
     def remove(self, endpoint: str, variant: str, generation: int | None = None) -> None:
         current = self._endpoint(endpoint)
-        config_variants = self._config_variants(current)
-        if not any(v["VariantName"] == variant for v in config_variants):
+        config_variants, shadows = self._config_variants(current), self._config_variants(current, SHADOWS)
+        if not any(v["VariantName"] == variant for v in config_variants + shadows):
             return
         weights = self.describe(endpoint)
         remaining = [
@@ -188,6 +206,7 @@ class SageMakerServing:
             for v in config_variants
             if v["VariantName"] != variant
         ]
+        remaining_shadows = [v for v in shadows if v["VariantName"] != variant]
         if remaining and not any(v["InitialVariantWeight"] for v in remaining):
             raise ValueError(
                 f"removing {variant} from endpoint {endpoint} would leave no variant with traffic "
@@ -196,10 +215,53 @@ class SageMakerServing:
         self._check_fence(endpoint, generation)
         self._deregister_autoscaling(endpoint, variant)
         if remaining:
-            self._switch(endpoint, current, remaining, generation)
+            self._switch(endpoint, current, remaining, generation, remaining_shadows)
             return
-        self.hook.get_conn().delete_endpoint(EndpointName=endpoint)
+        self.hook.get_conn().delete_endpoint(EndpointName=endpoint)  # a shadow cannot stay alone
         self._delete_config_and_models(endpoint, current["EndpointConfigName"], keep=set())
+
+    def start_shadow(self, endpoint: str, variant: str, generation: int | None = None) -> None:
+        """Mirror the live requests to `variant`, a production variant at 0 %: a config with the endpoint's one
+        routed production variant and `variant` as its shadow, at the same weight (every request is mirrored).
+
+        Refuses (ValueError) what SageMaker cannot host: another production variant beside the routed one (even
+        at 0 %), another shadow, or a `variant` that serves traffic. The shadow runs as many instances as the
+        live variant does now (it answers the same requests) and is no autoscaling target meanwhile."""
+        current = self._endpoint(endpoint)
+        production, shadows = self._config_variants(current), self._config_variants(current, SHADOWS)
+        if [v["VariantName"] for v in shadows] == [variant]:
+            return  # already mirrored to: a retried (or resumed) task changes nothing
+        weights = self.describe(endpoint)
+        candidate = [v for v in production if v["VariantName"] == variant]
+        if not candidate or weights[variant]:
+            raise ValueError(f"endpoint {endpoint} has no production variant {variant} at 0 % to shadow the live "
+                             f"one (weights {weights})")
+        others = [v for v in production if v["VariantName"] != variant]
+        if shadows or len(others) != 1 or not weights[others[0]["VariantName"]]:
+            raise ValueError(
+                f"SageMaker hosts a shadow variant beside exactly one production variant and no other shadow: "
+                f"endpoint {endpoint} has {weights}; remove the variants at 0 % other than {variant} first")
+        (live,) = others
+        self._check_fence(endpoint, generation)
+        self._deregister_autoscaling(endpoint, variant)
+        count = max(live["InitialInstanceCount"], candidate[0]["InitialInstanceCount"])
+        shadow = {**candidate[0], "InitialInstanceCount": count, "InitialVariantWeight": 100.0}
+        self._switch(endpoint, current, [{**live, "InitialVariantWeight": 100.0}], generation, [shadow])
+
+    def end_shadow(self, endpoint: str, variant: str, generation: int | None = None) -> None:
+        """Stop mirroring to the shadow `variant`: it becomes a production variant at 0 % (what a rollout starts
+        from). Nothing to do when it is no shadow (any more)."""
+        current = self._endpoint(endpoint)
+        shadows = [v for v in self._config_variants(current, SHADOWS) if v["VariantName"] == variant]
+        if shadows:
+            weights = self.describe(endpoint)
+            production = [
+                {**v, "InitialVariantWeight": weights[v["VariantName"]]} for v in self._config_variants(current)
+            ]
+            self._check_fence(endpoint, generation)
+            self._switch(endpoint, current, [*production, {**shadows[0], "InitialVariantWeight": 0.0}], generation)
+        if variant in self.describe(endpoint):  # after the switch (or on the resumed call that finds it made)
+            self._autoscale(endpoint, variant)
 
     def finish_change(self, change: dict[str, Any]) -> None:
         """After a started change reached InService: check that it took and clean up after it.
@@ -251,15 +313,16 @@ class SageMakerServing:
                 return None
             raise
 
-    def _config_variants(self, current: dict[str, Any] | None) -> list[dict[str, Any]]:
-        """The current config's variants, with the endpoint's live instance counts (autoscaling may have moved them)."""
-        if current is None:
+    def _config_variants(self, current: dict[str, Any] | None, kind: str = PRODUCTION) -> list[dict[str, Any]]:
+        """The current config's production (or shadow) variants, with the endpoint's live instance counts
+        (autoscaling may have moved them)."""
+        if current is None or (kind == SHADOWS and not current.get(SHADOWS)):
             return []
-        counts = {v["VariantName"]: v.get("CurrentInstanceCount") for v in current["ProductionVariants"]}
+        counts = {v["VariantName"]: v.get("CurrentInstanceCount") for v in current.get(kind, [])}
         config = self.hook.describe_endpoint_config(current["EndpointConfigName"])
         return [
             {**v, "InitialInstanceCount": counts.get(v["VariantName"]) or v["InitialInstanceCount"]}
-            for v in config["ProductionVariants"]
+            for v in config.get(kind) or []
         ]
 
     def _production_variant(self, name: str, model_name: str, weight: float) -> dict[str, Any]:
@@ -275,10 +338,12 @@ class SageMakerServing:
             "InitialVariantWeight": float(weight),
         }
 
-    def _config(self, variants: list[dict[str, Any]]) -> dict[str, Any]:
-        """An endpoint config's content (all but its name): the variants and the data capture settings."""
+    def _config(self, variants: list[dict[str, Any]], shadows: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        """An endpoint config's content (all but its name): the variants, the shadows and the data capture settings."""
         keys = ("VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight")
-        config: dict[str, Any] = {"ProductionVariants": [{k: v[k] for k in keys} for v in variants]}
+        config: dict[str, Any] = {PRODUCTION: [{k: v[k] for k in keys} for v in variants]}
+        if shadows:  # absent otherwise: a config without shadows keeps the name it always had
+            config[SHADOWS] = [{k: v[k] for k in keys} for v in shadows]
         if self.hosting.data_capture_percent:
             config["DataCaptureConfig"] = capture_config(self.hosting.data_capture_uri or "",
                                                          self.hosting.data_capture_percent)
@@ -286,10 +351,11 @@ class SageMakerServing:
 
     def _switch(
         self, endpoint: str, current: dict[str, Any] | None, variants: list[dict[str, Any]],
-        generation: int | None = None,
+        generation: int | None = None, shadows: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Point the endpoint at a config of exactly `variants`, then delete what the old config alone used."""
-        config = self._config(variants)
+        """Point the endpoint at a config of exactly `variants` (and `shadows`), then delete what the old config
+        alone used."""
+        config = self._config(variants, shadows)
         config_name = resource_name(endpoint, json.dumps(config, sort_keys=True))  # any change, a new name
         if current is not None and current["EndpointConfigName"] == config_name:
             return  # already there: a retried (or resumed) task changes nothing
@@ -303,7 +369,7 @@ class SageMakerServing:
             "kind": "config",
             "config": config_name,
             "replaced": None if current is None else current["EndpointConfigName"],
-            "keep": sorted({v["ModelName"] for v in config["ProductionVariants"]}),
+            "keep": sorted({v["ModelName"] for v in config[PRODUCTION] + config.get(SHADOWS, [])}),
             "generation": generation,
         })
 
@@ -337,7 +403,7 @@ class SageMakerServing:
         client = self.hook.get_conn()
         old = self.hook.describe_endpoint_config(config_name)
         client.delete_endpoint_config(EndpointConfigName=config_name)
-        for model_name in {v["ModelName"] for v in old["ProductionVariants"]} - keep:
+        for model_name in {v["ModelName"] for v in old[PRODUCTION] + (old.get(SHADOWS) or [])} - keep:
             try:
                 client.delete_model(ModelName=model_name)
             except client.exceptions.ClientError as error:

@@ -101,6 +101,8 @@ def test_the_worker_policy_allows_every_call_the_code_makes(aws_spec, aws_standi
     serving.deploy("iam-endpoint", champion, 100)
     serving.deploy("iam-endpoint", candidate, 0)
     generation = serving.fence("iam-endpoint")
+    serving.start_shadow("iam-endpoint", "v-2", generation)  # the shadow stage's two config switches
+    serving.end_shadow("iam-endpoint", "v-2", generation)
     serving.set_weights("iam-endpoint", {"v-1": 50, "v-2": 50}, generation)
     aws_standin.queue_invoke_results([{"Body": "{}", "ContentType": "application/json"}])
     serving.invoke("iam-endpoint", "v-2", {"x": 1})

@@ -22,21 +22,25 @@ from airflow_mlprovider.backends.base import StaleFenceError, Variant
 ENDPOINT = "toy-endpoint"
 
 
+def forget_endpoint(sagemaker, endpoint: str) -> None:
+    """Delete `endpoint`, its configs and its models from moto's SageMaker (shared by the session), if there."""
+    from botocore.exceptions import ClientError
+
+    try:
+        sagemaker.delete_endpoint(EndpointName=endpoint)
+    except ClientError:
+        pass  # no endpoint: nothing to delete
+    for config in sagemaker.list_endpoint_configs(NameContains=endpoint, MaxResults=100)["EndpointConfigs"]:
+        sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
+    for model in sagemaker.list_models(NameContains=endpoint, MaxResults=100)["Models"]:
+        sagemaker.delete_model(ModelName=model["ModelName"])
+
+
 @pytest.fixture(autouse=True)
 def no_toy_endpoint(aws_standin):
     """Each test starts without the toy endpoint, its configs and models: pytest-xdist hands a worker any subset
     of the session's tests, in any mix with other files using the same moto server."""
-    from botocore.exceptions import ClientError
-
-    sagemaker = aws_standin.client("sagemaker")
-    try:
-        sagemaker.delete_endpoint(EndpointName=ENDPOINT)
-    except ClientError:
-        pass  # no endpoint: nothing to delete
-    for config in sagemaker.list_endpoint_configs(NameContains=ENDPOINT, MaxResults=100)["EndpointConfigs"]:
-        sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
-    for model in sagemaker.list_models(NameContains=ENDPOINT, MaxResults=100)["Models"]:
-        sagemaker.delete_model(ModelName=model["ModelName"])
+    forget_endpoint(aws_standin.client("sagemaker"), ENDPOINT)
 
 
 @pytest.fixture
