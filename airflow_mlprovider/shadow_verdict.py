@@ -16,8 +16,9 @@ live requests, mirrored) and their agreement (serving/agreement.py). Three kinds
   class: the share of requests with the champion's predicted value.
   These are point estimates over at least min_requests mirrored requests (their standard error is reported).
 
-The verdict waits until the candidate answered min_requests mirrored requests; past max_duration with
-fewer it fails (a candidate that was never judged does not get live traffic).
+The verdict waits until the candidate answered min_requests mirrored requests and, where predictions are
+compared, until as many were answered 200 by both; past max_duration with fewer answered it fails (a candidate
+that was never judged does not get live traffic), with fewer compared it is judged on those.
 """
 
 from __future__ import annotations
@@ -61,9 +62,16 @@ def judge(
                                           "pairs": agreement.pairs}),
     }
     answered = candidate.requests
+    # Judged once, when min_requests were answered and, where predictions are compared, settled: compared
+    # (answered 200 by both; on SageMaker read from each variant's data capture: sampled, and delivered minutes
+    # late) or answered with an error (nothing to compare: the error tests judge those).
+    errors = candidate.errors_5xx + candidate.errors_4xx
+    compared = answered if agreement is None else min(answered, agreement.pairs + errors)
+    if compared < policy.min_requests and elapsed_s < policy.max_duration_s:
+        pairs = "" if agreement is None else f", {agreement.pairs:,} compared"
+        return ShadowVerdict("wait", f"{answered:,} of {policy.min_requests:,} mirrored requests answered{pairs}",
+                             figures)
     if answered < policy.min_requests:
-        if elapsed_s < policy.max_duration_s:
-            return ShadowVerdict("wait", f"{answered:,} of {policy.min_requests:,} mirrored requests answered", figures)
         dropped = f" ({agreement.dropped:,} dropped)" if agreement else ""
         return ShadowVerdict("fail", f"only {answered:,} of {policy.min_requests:,} mirrored requests answered within "
                                      f"{policy.max_duration_s:g} s{dropped}: the candidate cannot be judged (is it "

@@ -71,13 +71,15 @@ def serving_backend(
 
 
 def metrics_source(
-    endpoint_conn_id: str = "mlprovider_endpoint", *, cloudwatch: bool = False, aws_conn_id: str = "aws_default"
+    endpoint_conn_id: str = "mlprovider_endpoint", *, cloudwatch: bool = False, aws_conn_id: str = "aws_default",
+    data_capture_uri: str | None = None,
 ) -> MetricsSource:
-    """CloudWatch's SageMaker metrics (`cloudwatch`) or the local endpoint server's window API."""
+    """CloudWatch's SageMaker metrics (`cloudwatch`; with the endpoint's data capture under `data_capture_uri`
+    for a shadow's agreement) or the local endpoint server's window API."""
     if cloudwatch:
         from airflow_mlprovider.backends.aws.cloudwatch_metrics import CloudWatchMetrics
 
-        return CloudWatchMetrics(aws_conn_id)
+        return CloudWatchMetrics(aws_conn_id, data_capture_uri=data_capture_uri)
     from airflow_mlprovider.backends.local.endpoint_server import LocalEndpointMetrics
 
     return LocalEndpointMetrics(endpoint_conn_id)

@@ -93,9 +93,16 @@ class ShadowOperator(EndpointOperator):
             except EndpointChangeStarted as started:
                 self.defer_endpoint_change(started, {}, method_name="mirror_started")
         policy, compare = self.policy, comparison(self.policy.compare, self.metric)
-        judged = (f"predictions compared by {compare}" if self.sagemaker is None else "5xx and 4xx rates judged; "
-                  "prediction agreement and latency are not judged on SageMaker (CloudWatch has neither predictions "
-                  "nor latency histograms)")
+        capture = self.sagemaker.data_capture_uri if self.sagemaker and self.sagemaker.data_capture_percent else None
+        if self.sagemaker is None:
+            judged = f"predictions compared by {compare}"
+        elif capture:
+            judged = (f"5xx and 4xx rates judged; predictions compared by {compare} on the requests both variants' "
+                      f"data capture holds ({capture}); latency is not judged on SageMaker (no latency histograms)")
+        else:
+            judged = ("5xx and 4xx rates judged; prediction agreement and latency are not judged on SageMaker "
+                      "(CloudWatch has neither predictions nor latency histograms; serving.data_capture_percent "
+                      "turns on the data capture agreement is read from)")
         self.announce(self.model, "shadow.start", f"{self.candidate} shadows {self.champion} on {self.endpoint}: "
                       f"mirrored requests until {policy.min_requests:,} are answered (at most "
                       f"{policy.max_duration_s:g} s), {judged}")
@@ -104,7 +111,7 @@ class ShadowOperator(EndpointOperator):
                 endpoint=self.endpoint, champion=self.champion, candidate=self.candidate,
                 policy=dataclasses.asdict(policy), compare=compare, started_at=time.time(),
                 endpoint_conn_id=self.endpoint_conn_id, cloudwatch=self.sagemaker is not None,
-                aws_conn_id=self.aws_conn_id,
+                aws_conn_id=self.aws_conn_id, data_capture_uri=capture,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=policy.max_duration_s + policy.check_interval_s + TRIGGER_DEADLINE_MARGIN_S),

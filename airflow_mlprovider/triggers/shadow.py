@@ -45,20 +45,22 @@ class ShadowTrigger(BaseTrigger):
     :param compare: "difference" or "class".
     :param started_at: unix time the mirrored window starts.
     :param endpoint_conn_id: the local endpoint server's connection; or
-    :param cloudwatch: read SageMaker's per-variant CloudWatch metrics through `aws_conn_id` (no agreement).
+    :param cloudwatch: read SageMaker's per-variant CloudWatch metrics through `aws_conn_id`.
     :param aws_conn_id: the AWS connection (cloudwatch only).
+    :param data_capture_uri: the endpoint's data capture (cloudwatch only): prediction agreement from it; None:
+        agreement not measured.
     """
 
     def __init__(
         self, *, endpoint: str, champion: str, candidate: str, policy: dict[str, Any], compare: str,
         started_at: float, endpoint_conn_id: str = "mlprovider_endpoint", cloudwatch: bool = False,
-        aws_conn_id: str = "aws_default",
+        aws_conn_id: str = "aws_default", data_capture_uri: str | None = None,
     ) -> None:
         super().__init__()
         self.kwargs = {
             "endpoint": endpoint, "champion": champion, "candidate": candidate, "policy": policy, "compare": compare,
             "started_at": started_at, "endpoint_conn_id": endpoint_conn_id, "cloudwatch": cloudwatch,
-            "aws_conn_id": aws_conn_id,
+            "aws_conn_id": aws_conn_id, "data_capture_uri": data_capture_uri,
         }
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -71,7 +73,8 @@ class ShadowTrigger(BaseTrigger):
         k = self.kwargs
         policy = Shadow(**k["policy"])
         metrics = await asyncio.to_thread(
-            metrics_source, k["endpoint_conn_id"], cloudwatch=k["cloudwatch"], aws_conn_id=k["aws_conn_id"])
+            metrics_source, k["endpoint_conn_id"], cloudwatch=k["cloudwatch"], aws_conn_id=k["aws_conn_id"],
+            data_capture_uri=k.get("data_capture_uri"))
         failures = 0
         while True:
             await asyncio.sleep(policy.check_interval_s)

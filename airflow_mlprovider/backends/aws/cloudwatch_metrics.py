@@ -27,11 +27,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_mlprovider.backends.aws import settings
 
 from airflow_mlprovider.rollout.counts import VariantCounts
+
+if TYPE_CHECKING:
+    from airflow_mlprovider.serving.agreement import AgreementCounts
 
 NAMESPACE = "AWS/SageMaker"
 COUNTS = {"requests": "Invocations", "errors_4xx": "Invocation4XXErrors", "errors_5xx": "Invocation5XXErrors"}
@@ -56,10 +59,12 @@ class CloudWatchMetrics:
         aws_conn_id: str = "aws_default",
         publish_delay_s: float | None = None,
         clock: Callable[[], float] = time.time,
+        data_capture_uri: str | None = None,
     ) -> None:
         self.aws_conn_id = aws_conn_id
         self.publish_delay_s = settings.cloudwatch_publish_delay_s() if publish_delay_s is None else publish_delay_s
         self.clock = clock
+        self.data_capture_uri = data_capture_uri
 
     @cached_property
     def _cloudwatch(self) -> Any:
@@ -95,11 +100,17 @@ class CloudWatchMetrics:
                     values.setdefault(result["Id"], []).extend(result["Values"])
         return {variant: _counts(values, f"v{i}") for i, variant in enumerate(variants)}
 
-    def agreement(self, endpoint: str, shadow: str, live: str, start: float, end: float) -> None:
-        """Not measured: CloudWatch has no predictions, and pairing a shadow variant's captured answers with the
-        production variant's answers to the same requests relies on nothing SageMaker documents (docs/serving.md,
-        "Shadow variants on SageMaker"). The shadow verdict then judges errors alone, and says so."""
-        return None
+    def agreement(self, endpoint: str, shadow: str, live: str, start: float, end: float) -> AgreementCounts | None:
+        """The shadow's agreement with the live variant from both variants' data capture (`data_capture_uri`),
+        their captured calls of [start, end) paired by request body (backends/aws/capture_agreement.py); None
+        without data capture: CloudWatch has no predictions."""
+        if not self.data_capture_uri:
+            return None
+        from airflow_mlprovider.backends.aws.capture_agreement import captured_agreement
+        from airflow_mlprovider.backends.aws.data_capture import CaptureReader
+
+        reader = CaptureReader(self.data_capture_uri, self.aws_conn_id)
+        return captured_agreement(reader.read(endpoint, live, start, end), reader.read(endpoint, shadow, start, end))
 
 
 def _query(query_id: str, endpoint: str, variant: str, metric: str, stat: str, period: int) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import hashlib
 import io
 import json
 import math
@@ -85,6 +86,7 @@ class CapturedRecord:
     features: tuple[tuple[tuple[str, float], ...], ...] = ()  # per request row: (field, value) pairs
     predictions: tuple[float, ...] = ()
     inference_id: str | None = None  # InvokeEndpoint's InferenceId, when the caller gave one
+    request_digest: str = ""  # SHA-256 of the decoded request body (canonical JSON): pairs a mirrored request
 
 
 @dataclass(frozen=True)
@@ -150,11 +152,14 @@ def parse_line(line: str, prediction_field: str | None = None) -> CapturedRecord
     inference_time = _timestamp(metadata.get("inferenceTime"))
     capture = doc["captureData"]
     request, answer = capture.get("endpointInput"), capture.get("endpointOutput")
-    rows = _rows(_payload(request, "endpointInput")) if request is not None else []
+    body = _payload(request, "endpointInput") if request is not None else None
+    rows = _rows(body) if request is not None else []
     predictions = _predictions(_payload(answer, "endpointOutput"), prediction_field) if answer is not None else []
     inference_id = metadata.get("inferenceId") if isinstance(metadata.get("inferenceId"), str) else None
+    digest = "" if request is None else hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return CapturedRecord(metadata["eventId"], inference_time, tuple(tuple(row) for row in rows), tuple(predictions),
-                          inference_id)
+                          inference_id, digest)
 
 
 def parse_file(text: str, start: float, end: float, prediction_field: str | None = None) -> Capture:
@@ -311,10 +316,3 @@ class CaptureReader:
                     text = self._store.read_bytes(uri).decode("utf-8", errors="replace")
                     captures.append(parse_file(text, start, end, self.prediction_field))
         return merge(captures)
-
-
-def captured_predictions(destination_s3_uri: str, endpoint: str, variant: str, start: float, end: float,
-                         aws_conn_id: str = "aws_default") -> dict[str, list[float]]:
-    """event id -> the numeric predictions `variant` answered with, for its captured invocations of [start, end)."""
-    capture = CaptureReader(destination_s3_uri, aws_conn_id).read(endpoint, variant, start, end)
-    return {record.event_id: list(record.predictions) for record in capture.records}

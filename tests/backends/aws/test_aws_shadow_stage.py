@@ -4,11 +4,15 @@ publish them. Each ending leaves the endpoint in a known config."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from aws_standin import Invocation
 
 from airflow_mlprovider.operators.serving import DeployOperator
 from airflow_mlprovider.operators.shadow import ShadowOperator
@@ -42,9 +46,13 @@ class RecordingShadowOperator(ShadowOperator):
         self.announced = [*getattr(self, "announced", []), (event, message, alert)]
 
 
-def judged(m, aws_standin, candidate_per_minute: tuple[int, int]) -> tuple[ShadowOperator, dict[str, Any], dict]:
+def judged(m, aws_standin, candidate_per_minute: tuple[int, int],
+           captured: Callable[[str, str, float], None] | None = None) -> tuple[ShadowOperator, dict[str, Any], dict]:
     """Deploy a candidate for a shadow stage, start it, and let the ShadowTrigger judge 8 minutes of mirrored
-    traffic: the shadow operator, what deploy returned and the verdict event."""
+    traffic: the shadow operator, what deploy returned and the verdict event. `captured(champion, candidate,
+    started)` writes both variants' data capture of the mirrored minutes (the endpoint then captures all calls)."""
+    if captured is not None:
+        m.hosting = dataclasses.replace(m.hosting, data_capture_percent=100)
     champion, candidate = m.register(2), m.register(3)
     m.registry.promote(champion.version_id, "first model")
     deployed, _ = run_deferring(
@@ -72,6 +80,8 @@ def judged(m, aws_standin, candidate_per_minute: tuple[int, int]) -> tuple[Shado
     started = 60 * (time.time() // 60) - 12 * 60
     _put_traffic(aws_standin.client("cloudwatch"), m.endpoint, started + 60, 8,
                  {deployed["champion"]: CHAMPION_TRAFFIC, deployed["candidate"]: candidate_per_minute})
+    if captured is not None:
+        captured(deployed["champion"], deployed["candidate"], started)
     _, kwargs = mirroring.value.trigger.serialize()
     verdict = event_of(ShadowTrigger(**{**kwargs, "started_at": started}))
     assert verdict["figures"]["candidate"]["requests"] == verdict["figures"]["champion"]["requests"] == 8000
@@ -111,3 +121,32 @@ def test_a_healthy_candidate_passes_and_returns_as_a_production_variant_at_zero(
     assert endpoint_variants(aws_standin, m.endpoint) == {
         "ProductionVariants": {deployed["champion"]: 100.0, deployed["candidate"]: 0.0}}
     assert shadow.serving.describe(m.endpoint) == {deployed["champion"]: 100.0, deployed["candidate"]: 0.0}
+
+
+@pytest.mark.parametrize("shift", [0.0, 3.0])
+def test_with_data_capture_the_predictions_are_compared_on_requests_paired_by_body(
+    sagemaker_model, aws_standin, shift: float
+) -> None:
+    """Both variants' capture of the mirrored requests (other event ids, a second later): a candidate whose
+    answers are 3 champion standard deviations off is blocked, one answering alike passes."""
+    m = sagemaker_model
+
+    def captured(champion: str, candidate: str, started: float) -> None:
+        calls = [(started + 60 + i * 0.2, json.dumps({"x": i % 500, "store": i % 7})) for i in range(2400)]
+        answer = lambda body, offset: json.dumps({"prediction": json.loads(body)["x"] / 100 + offset})  # noqa: E731
+        assert aws_standin.capture_invocations(m.endpoint, champion, [
+            Invocation(t, body, answer(body, 0.0)) for t, body in calls]) == 2400
+        assert aws_standin.capture_invocations(m.endpoint, candidate, [
+            Invocation(t + 1, body, answer(body, shift * 1.44)) for t, body in calls]) == 2400  # sd of x/100: 1.44
+
+    shadow, deployed, verdict = judged(m, aws_standin, CHAMPION_TRAFFIC, captured)
+    figures = verdict["figures"]
+    assert figures["pairs"] == figures["mirrored"] == 2400
+    if shift:
+        assert verdict["action"] == "fail" and "mean |candidate - champion|" in verdict["reason"]
+        assert figures["relative_difference"] > 2.9
+    else:
+        assert verdict["action"] == "pass", verdict["reason"]
+        assert figures["mean_abs_difference"] == 0.0
+    start = shadow.announced[0][1]
+    assert "predictions compared by difference on the requests both variants' data capture holds" in start
