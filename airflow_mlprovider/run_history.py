@@ -93,6 +93,16 @@ class RolloutHistory:
     def save(self, run_key: str, record: dict[str, Any]) -> None:
         self.store.write_bytes(self.uri(run_key), json.dumps(record, indent=2).encode())
 
+    def conclude_interrupted(self, run_key: str, reason: str, at: str) -> bool:
+        """Conclude a record left `running` by a rollout that failed before deciding, as rolled back (the
+        rollback task restored the champion), with the reason as its last point; False if there is none."""
+        record = self.load(run_key)
+        if record is None or record.get("outcome") != "running":
+            return False
+        record = with_point(record, at=at, weight=0.0, action="rollback", reason=reason, stats=None)
+        self.save(run_key, concluded(record, "rollback", at))
+        return True
+
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` records, newest first: the last runs by logical date, then by start time.
 

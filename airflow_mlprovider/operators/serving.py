@@ -492,8 +492,21 @@ class RollbackOperator(ChampionKeepingOperator):
         serving_now = f"{restored} serves 100 % of {self.endpoint}" if restored else f"{self.endpoint} has no champion"
         self.announce(self.model, "rollback", f"{candidate} rolled back ({reason}); {serving_now}", alert=True)
         if not decided:
+            self._conclude_rollout_record(context, reason)
             raise AirflowFailException(f"endpoint repaired ({serving_now}, {candidate} removed); failing because {reason}")
         return {"rolled_back": True, "champion": restored, "reason": reason}
+
+    def _conclude_rollout_record(self, context: Any, reason: str) -> None:
+        """The Models page's record of a rollout that failed before deciding ends here; like the rollout's own
+        record keeping, a store that cannot be written is logged, never fails the repair."""
+        from airflow_mlprovider.operators.base import run_key
+        from airflow_mlprovider.run_history import RolloutHistory, utc_iso
+
+        try:
+            RolloutHistory(self.store(self.registry_uri), self.registry_uri).conclude_interrupted(
+                run_key(context["run_id"]), f"rolled back: {reason}", utc_iso(time.time()))
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self.log.warning("could not conclude the rollout record of %s: %s", context["run_id"], exc)
 
     def _failure_cause(self) -> str:
         if not self.deployed:

@@ -96,6 +96,15 @@ class ShiftRefusingEndpoint(MemoryEndpoint):
         super().set_weights(endpoint, weights, generation)
 
 
+class AdvanceRefusingEndpoint(MemoryEndpoint):
+    """An endpoint whose backend breaks once the candidate would get more than its first step."""
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], generation: int | None = None) -> None:
+        if sum(1 for w in weights.values() if w > 0) > 1 and min(weights.values()) > 10:
+            raise ConnectionError("endpoint update failed")
+        super().set_weights(endpoint, weights, generation)
+
+
 def run_stage(tmp_path: Path, *, candidate_error_rate: float, with_champion: bool = True, healthy: bool = True,
               endpoint_class: type[MemoryEndpoint] = MemoryEndpoint) -> tuple[Any, MemoryEndpoint, dict[str, Any], str]:
     spec = write_spec(tmp_path, rollout={"steps": [10, 50, 100], "check_interval": "0.05s", "min_requests": 50,
@@ -202,6 +211,20 @@ def test_a_failing_rollout_repairs_the_endpoint_and_fails_the_run(airflow_db: st
     assert endpoint.only_full_weight() != candidate and candidate not in endpoint.describe(ENDPOINT)
     [event] = registry_of(spec).events(registry_of(spec).versions()[-1].version_id)
     assert event["reason"] == "the rollout failed or timed out before reaching a decision"
+
+
+def test_a_rollout_failing_after_its_first_step_leaves_its_record_rolled_back_not_running(
+    airflow_db: str, tmp_path: Path
+) -> None:
+    dag_run, endpoint, spec, candidate = run_stage(
+        tmp_path, candidate_error_rate=0.01, endpoint_class=AdvanceRefusingEndpoint
+    )
+    assert (states(dag_run)["rollout.rollout"], states(dag_run)["rollout.rollback"]) == ("failed", "failed")
+    record = rollout_record(spec, dag_run)
+    assert record["outcome"] == "rollback" and record["finished_at"] is not None
+    assert [p["action"] for p in record["points"]] == ["start", "rollback"]
+    assert record["points"][-1]["weight"] == 0.0
+    assert "rolled back: the rollout failed or timed out before reaching a decision" == record["points"][-1]["reason"]
 
 
 # --- start and resume, called directly ---------------------------------------------------------
