@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_mlprovider.artifacts import MODEL_DIR, import_verified_code
+from airflow_mlprovider.user_code import calling_user_code
 
 #: per-row and batch predictions agree when |batch - row| <= BATCH_ATOL + BATCH_RTOL * |row|
 BATCH_RTOL = 1e-6
@@ -45,10 +46,12 @@ def load_model(artifact_dir: str | Path, expected_digest: str | None = None) -> 
     check_framework_version(artifact_dir)  # before anything is unpickled
     module = import_verified_code(artifact_dir, expected_digest)
     model_dir = str(Path(artifact_dir) / MODEL_DIR)
-    functions = {"load": module.load(model_dir)}
+    with calling_user_code(f"load() in {module.__file__}"):
+        functions = {"load": module.load(model_dir)}
     load_batch = getattr(module, "load_batch", None)
     if callable(load_batch):
-        functions["load_batch"] = load_batch(model_dir)
+        with calling_user_code(f"load_batch() in {module.__file__}"):
+            functions["load_batch"] = load_batch(model_dir)
     for name, function in functions.items():
         if not callable(function):
             raise TypeError(f"{module.__file__}: {name}() must return a function, got {type(function).__name__}")

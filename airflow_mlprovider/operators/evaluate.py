@@ -140,10 +140,11 @@ class EvaluateOperator(LifecycleOperator):
 
             self.store(self.test_uri).get_file(self.test_uri, str(local / "test.parquet"))
             test = pd.read_parquet(local / "test.parquet")
-            candidate = loaded(self.artifact_uri, self.manifest_digest, "candidate")
-            champion_model = None if champion is None else loaded(
-                champion.artifact_uri, champion.manifest_digest, "champion"
-            )
+            with self.failing_without_retry_on_user_errors():  # load() raising again on a retry helps nobody
+                candidate = loaded(self.artifact_uri, self.manifest_digest, "candidate")
+                champion_model = None if champion is None else loaded(
+                    champion.artifact_uri, champion.manifest_digest, "champion"
+                )
             try:
                 result, y_true, y_pred = evaluate(
                     test, candidate, champion_model, validator, settings, metric_function(self.metric), self.log.info

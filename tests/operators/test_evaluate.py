@@ -172,6 +172,27 @@ def test_an_artifact_not_matching_the_given_manifest_digest_is_refused(spec, ups
         evaluate(spec, make_context(upstream, utc(2024, 1, 10)), manifest_digest="f00d")
 
 
+@pytest.mark.parametrize("damage, failure", [
+    ("{not json", AirflowFailException),  # load() raises JSONDecodeError on every try: not retried
+    (None, FileNotFoundError),  # an OS-level error, even inside load(): the task keeps its retries
+])
+def test_an_error_in_load_fails_without_retries_unless_it_is_os_level(spec, upstream, damage, failure) -> None:
+    from airflow_mlprovider.artifacts import write_manifest
+
+    folder = Path(upstream["train"]["artifact_uri"].removeprefix("file://"))
+    params = folder / "model" / "params.json"
+    if damage is None:
+        params.unlink()
+    else:
+        params.write_text(damage)
+    write_manifest(folder)  # a consistent artifact whose load() fails
+    with pytest.raises(failure) as raised:
+        evaluate(spec, make_context(upstream, utc(2024, 1, 5)))
+    if failure is AirflowFailException:
+        assert "load() in" in str(raised.value) and "raised JSONDecodeError" in str(raised.value)
+        assert "not retried" in str(raised.value)
+
+
 def test_json_safe_cells() -> None:
     assert json_safe(np.int64(3)) == 3 and type(json_safe(np.int64(3))) is int
     assert json_safe(np.float32(0.5)) == 0.5 and json_safe(float("nan")) is None
