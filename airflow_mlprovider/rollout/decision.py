@@ -92,7 +92,10 @@ def decide(
     ev = state.evidence
     shares = check_shares(policy)
     done_llr = {c: list(ev.get("llr", {}).get(c, [0.0] * len(_alternatives(c)))) for c in shares}
-    done_acc = {c: float(ev.get("accept", {}).get(c, 0.0)) for c in shares if c not in ERROR_CLASSES}
+    # An error class's acceptance is the rollback test's own exact evidence of the detectable increase when
+    # there is no tolerance; with one, it is summed here (sequential.acceptance_llr), like a guardrail's.
+    summed = [c for c in shares if c not in ERROR_CLASSES or policy.max_error_rate_increase > 0]
+    done_acc = {c: float(ev.get("accept", {}).get(c, 0.0)) for c in summed}
     done_cand = _Counts.load(ev.get("done", {}).get("candidate"))
     done_champ = _Counts.load(ev.get("done", {}).get("champion"))
     seen_cand = _Counts.load(ev.get("seen", {}).get("candidate"))
@@ -119,10 +122,8 @@ def decide(
 
     window = _window_evidence(policy, cand, champ, seen_cand, seen_champ, champion, candidate, shares)
     total_llr = {c: [a + b for a, b in zip(done_llr[c], window[c][0])] for c in shares}
-    # An error class's acceptance is the summed log-LR of the detectable increase (the rollback test's own
-    # exact, same-window evidence); a guardrail's is its acceptance alternative's, summed over the windows.
-    total_acc = {c: total_llr[c][sequential.DETECTABLE_INDEX] if c in ERROR_CLASSES
-                 else done_acc[c] + window[c][1] for c in shares}
+    total_acc = {c: done_acc[c] + window[c][1] if c in summed else total_llr[c][sequential.DETECTABLE_INDEX]
+                 for c in shares}
     class_log_lr = {c: sequential.log_mixture(total_llr[c], [w for _, w in _alternatives(c)]) for c in shares}
     allocation = ev.get("allocation") or sequential.start_allocation(shares)
     if set(allocation["classes"]) - set(shares):  # a state from a policy with other checks: start afresh
@@ -186,7 +187,7 @@ def decide(
             step_started_at=now,
             evidence={
                 "llr": total_llr,
-                "accept": {c: total_acc[c] for c in shares if c not in ERROR_CLASSES},
+                "accept": {c: total_acc[c] for c in summed},
                 "done": {"candidate": pooled_cand.dump(), "champion": pooled_champ.dump()},
                 "seen": {"candidate": [0, 0, 0], "champion": [0, 0, 0]},
                 "allocation": allocation,
@@ -211,9 +212,9 @@ def _window_evidence(
     policy: RolloutPolicy, cand: _Counts, champ: _Counts, seen_cand: _Counts, seen_champ: _Counts,
     champion: VariantCounts, candidate: VariantCounts, shares: dict[str, float],
 ) -> dict[str, tuple[list[float], float, str | None]]:
-    """Per check: the rollback log-LRs per alternative to add to the evidence, for a guardrail this window's
-    acceptance log-LR (an error class's acceptance is its rollback evidence) and the sentence with its numbers
-    (None while it has too little data to judge).
+    """Per check: the rollback log-LRs per alternative to add to the evidence, this window's acceptance log-LR
+    (a guardrail's; an error class's only with a tolerance, else its acceptance is its rollback evidence) and for
+    a guardrail the sentence with its numbers (None while it has too little data to judge).
 
     The error classes' rollback evidence is that of what was served since the last check (the increment),
     conditioned on the increment's own requests and errors: a product of such ratios is a martingale however
@@ -229,7 +230,11 @@ def _window_evidence(
             sequential.conditional_llr(new_cand, new_cand_errors, new_champ, new_champ_errors, tolerance, r)
             for r, _ in sequential.ALTERNATIVES
         ]
-        out[c] = (rollback, 0.0, None)
+        accept = 0.0
+        if tolerance > 0 and champ.requests:
+            reference = sequential.smoothed_rate(champ.errors[c], champ.requests)
+            accept = sequential.acceptance_llr(cand.requests, cand.errors[c], reference, tolerance)
+        out[c] = (rollback, accept, None)
     tests = {"latency": (guardrails.latency_evidence, policy.latency_p99_ratio),
              "prediction": (guardrails.prediction_evidence, policy.prediction_shift)}
     for name, (test, limit) in tests.items():

@@ -15,10 +15,13 @@ sum per alternative. The rollback statistic is a mixture over the alternatives, 
 martingale under the null: by Ville's inequality it ever reaches 1/alpha with probability at most alpha,
 however often it is looked at.
 
-Acceptance ("not worse", which lets a step advance) is the other side of the same test: the summed log-LR of
-the detectable increase (DETECTABLE_RATIO) falling to log(beta). Under that alternative the inverse ratio is a
+Acceptance ("not worse", which lets a step advance) is, without a tolerance, the other side of the same test:
+the summed log-LR of the detectable increase (DETECTABLE_RATIO) falling to log(beta). Under that alternative the inverse ratio is a
 martingale, so a candidate that bad is accepted with probability at most beta, at any base rate and however
-noisy the champion's own rate is (the comparison is the same exact, same-window one). A class whose champion
+noisy the champion's own rate is (the comparison is the same exact, same-window one). With a tolerance the
+question is absolute (at most the champion's rate plus the tolerance), and the candidate's own requests answer it:
+acceptance_llr, Wald's Bernoulli ratio against the champion's same-window rate plus the tolerance, summed over the
+windows (an error-free candidate proves itself by its error-free requests). A class whose champion
 rate is negligible (below NEGLIGIBLE_RATE, shown by the champion's own requests) needs no relative proof: a
 relative increase of a rate that small cannot be told apart in any reasonable time, and a new error source
 there is still watched by the rollback test.
@@ -109,10 +112,28 @@ def _log_choose(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
+def acceptance_llr(candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float) -> float:
+    """With a tolerance: Bernoulli log-likelihood ratio, detectable increase vs within tolerance, of the
+    candidate's requests against the champion's rate in the same window plus the tolerance (Wald's likelihood).
+    The tolerance makes the question absolute, so a candidate's error-free requests are evidence, which the
+    who-served-the-errors comparison cannot see when nobody errs."""
+    null_rate = min(reference_rate + tolerance, 0.5)
+    if candidate_requests == 0 or null_rate <= 0:
+        return 0.0
+    bad_rate = DETECTABLE_RATIO * null_rate
+    return (candidate_errors * math.log(bad_rate / null_rate)
+            + (candidate_requests - candidate_errors) * math.log((1 - bad_rate) / (1 - null_rate)))
+
+
 def acceptance_drift(rate: float, tolerance: float, share: float) -> float:
-    """Expected change of the summed conditional_llr of the detectable increase, per candidate request, when both
-    variants err at `rate` and the candidate serves `share` (0..1) of the traffic (negative: a healthy
-    candidate proves itself in about log(1/beta) / -drift candidate requests)."""
+    """Expected change of the acceptance statistic per candidate request when both variants err at `rate` and the
+    candidate serves `share` (0..1) of the traffic (negative: a healthy candidate proves itself in about
+    log(1/beta) / -drift candidate requests). Without a tolerance, of the summed conditional_llr of the
+    detectable increase; with one, of acceptance_llr."""
+    if tolerance > 0:
+        null_rate = min(rate + tolerance, 0.5)
+        bad_rate = DETECTABLE_RATIO * null_rate
+        return rate * math.log(bad_rate / null_rate) + (1 - rate) * math.log((1 - bad_rate) / (1 - null_rate))
     if rate <= 0 or not 0 < share < 1:
         return 0.0
     p0 = _share(share * (rate + tolerance), (1 - share) * rate)

@@ -120,6 +120,18 @@ def test_zero_errors_everywhere_still_completes():
     assert decision.weight == 100
 
 
+def test_with_a_tolerance_error_free_requests_prove_a_candidate_before_anyone_errs():
+    """Who served the errors says nothing while nobody errs; with a tolerance the candidate's own error-free
+    requests do (at most the champion's rate plus one point): a step passes long before the champion's requests
+    could show its rate negligible."""
+    tolerant = RolloutPolicy.from_spec(Rollout(max_error_rate_increase=0.01))
+    decision = check(RolloutState.start(tolerant, 0), counts(4000), counts(800), now=100, policy=tolerant)
+    assert decision.action == "advance", decision.reason
+    assert decision.stats["acceptance_log_lr"]["5xx"] <= decision.stats["acceptance_threshold"]
+    strict = check(RolloutState.start(POLICY, 0), counts(4000), counts(800), now=100)
+    assert strict.action == "wait"  # without a tolerance only the negligible test can pass it (16,000 requests)
+
+
 def test_a_doubling_of_rare_errors_does_not_pass_as_not_worse():
     # 0.1 % -> 0.2 %: the old absolute floor (one more error per min_requests) let this advance.
     decision = check(RolloutState.start(POLICY, 0), counts(95_000, 95), counts(5000, 10), now=1000)
