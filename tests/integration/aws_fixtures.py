@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from aws_standin import AwsStandin, aws_standin, s3_bucket  # noqa: F401  (fixtures; the name tests/backends/aws uses)
+from aws_standin import AwsStandin, Invocation, aws_standin, s3_bucket  # noqa: F401  (fixtures; the name tests/backends/aws uses)
 from snowflake_standin import extend_fakesnow
 
 AWS_EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "aws"
@@ -82,7 +82,9 @@ class SageMakerMetrics:
     """Plays SageMaker's CloudWatch side: every `tick_s`, `requests_per_s` requests split across the endpoint's
     variants by their current weights (describe_endpoint), and mirrored to its shadow variant, with the error rate
     `error_rates` gives each variant (else `default_error_rate`), put as AWS/SageMaker per-variant metrics. Counts
-    are exact: fractions carry over."""
+    are exact: fractions carry over. While a shadow is hosted, SageMaker's data capture of the mirrored requests
+    is written too (as the endpoint's config says: nothing without capture): the same bodies, captured under the
+    production and the shadow variant, answered alike (a healthy shadow)."""
 
     def __init__(self, standin: AwsStandin, endpoint: str, requests_per_s: float = 100.0, tick_s: float = 0.5) -> None:
         self.standin, self.endpoint = standin, endpoint
@@ -95,6 +97,7 @@ class SageMakerMetrics:
         self._thread = threading.Thread(target=self._run, name="sagemaker-metrics", daemon=True)
         self.errors: list[BaseException] = []
         self.mirrored_to: set[str] = set()  # the shadow variants that got mirrored requests
+        self._captured = 0  # requests written to data capture so far (their bodies are numbered)
 
     def __enter__(self) -> SageMakerMetrics:
         self._thread.start()
@@ -148,6 +151,15 @@ class SageMakerMetrics:
             })
         if data:
             cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+        if shadows and any(shadows.values()):
+            self._capture_mirrored([*weights], [name for name, share in shadows.items() if share], now.timestamp())
+
+    def _capture_mirrored(self, production: list[str], shadows: list[str], now: float) -> None:
+        first, self._captured = self._captured, self._captured + int(self.requests_per_tick)
+        calls = [Invocation(now, json.dumps({"request": i}), json.dumps({"prediction": float(i % 97)}))
+                 for i in range(first, self._captured)]
+        for variant in [*production, *shadows]:  # one seed: every variant captures the same sample of requests
+            self.standin.capture_invocations(self.endpoint, variant, calls, seed=first)
 
     def _take(self, variant: str, kind: str, amount: float) -> int:
         """The whole part of `amount` plus what earlier ticks left over; the rest waits for the next tick."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -53,16 +54,21 @@ def _configure(*, max_iter: int, **sections: dict):
     return edit
 
 
-def _run(folder: Path, day: int, max_iter: int, standin, **sections: dict) -> dict[str, str]:
+def _run_dag(folder: Path, day: int, max_iter: int, standin, **sections: dict) -> Any:
     """One run of the DAG for 2025-06-<day> (with extra spec `sections`); the candidate's health check gets
-    answers (moto runs no model)."""
+    answers (moto runs no model). The DagRun."""
     from airflow_mlprovider.operators.serving import HEALTH_CHECK_EXAMPLES
 
     edit_spec(folder, MODEL, _configure(max_iter=max_iter, **sections))
     standin.queue_invoke_results(
         [{"Body": json.dumps({"prediction": 100.0}), "ContentType": "application/json"}] * HEALTH_CHECK_EXAMPLES
     )
-    run = build(folder, MODEL).test(logical_date=datetime(2025, 6, day, tzinfo=timezone.utc))
+    return build(folder, MODEL).test(logical_date=datetime(2025, 6, day, tzinfo=timezone.utc))
+
+
+def _run(folder: Path, day: int, max_iter: int, standin, **sections: dict) -> dict[str, str]:
+    """The run's state and its tasks' states."""
+    run = _run_dag(folder, day, max_iter, standin, **sections)
     return {"state": str(run.state), **states(run)}
 
 
@@ -153,9 +159,14 @@ def test_a_candidate_shadows_the_champion_on_sagemaker_then_is_rolled_out(
     champion = variant_name(registry.champion().version_id)
     assert sagemaker_metrics.mirrored_to == set()
 
-    # 2. A better model, as reliable as the champion: mirrored, judged, then rolled out and finalized.
-    second = _run(aws_dags_folder, 2, 200, aws_standin, shadow=SHADOW)
+    # 2. A better model, as reliable as the champion: mirrored, judged (errors from CloudWatch, predictions from
+    # both variants' data capture: the example captures 10 %), then rolled out and finalized.
+    run = _run_dag(aws_dags_folder, 2, 200, aws_standin, shadow=SHADOW)
+    second = {"state": str(run.state), **states(run)}
     assert second["state"] == "success", second
+    [shadow_task] = [ti for ti in run.get_task_instances() if ti.task_id == "shadow.shadow"]
+    verdict = shadow_task.xcom_pull(task_ids="shadow.shadow")
+    assert verdict["figures"]["pairs"] > 0 and verdict["figures"]["mean_abs_difference"] == 0.0, verdict
     assert second["promote.health_check"] == second["shadow.shadow"] == second["rollout.finalize"] == "success", second
     new_champion = registry.champion()
     candidate = variant_name(new_champion.version_id)
