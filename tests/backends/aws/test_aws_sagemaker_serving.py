@@ -73,7 +73,15 @@ def config_variants(sagemaker, endpoint=ENDPOINT) -> dict[str, dict]:
 
 
 def model_names(sagemaker) -> set[str]:
-    return {m["ModelName"] for m in sagemaker.list_models()["Models"] if m["ModelName"].startswith(ENDPOINT)}
+    """The toy endpoint's models (moto's SageMaker is shared by the session's tests on this worker)."""
+    listed = sagemaker.list_models(NameContains=ENDPOINT, MaxResults=100)["Models"]
+    return {m["ModelName"] for m in listed if m["ModelName"].startswith(ENDPOINT)}
+
+
+def config_names(sagemaker) -> list[str]:
+    """The toy endpoint's endpoint configs (other tests' endpoints share moto's SageMaker)."""
+    listed = sagemaker.list_endpoint_configs(NameContains=ENDPOINT, MaxResults=100)["EndpointConfigs"]
+    return [c["EndpointConfigName"] for c in listed]
 
 
 def test_champion_then_candidate_at_zero_then_weights_then_removal(aws_spec, variant_for, aws_standin):
@@ -88,7 +96,7 @@ def test_champion_then_candidate_at_zero_then_weights_then_removal(aws_spec, var
     assert serving.describe(ENDPOINT) == {"v-1": 100.0, "v-2": 0.0}
     variants = config_variants(sagemaker)
     assert set(variants) == {"v-1", "v-2"} and variants["v-1"]["InstanceType"] == "ml.t2.medium"
-    assert len(sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 1  # the replaced config was deleted
+    assert len(config_names(sagemaker)) == 1  # the replaced config was deleted
     assert len(model_names(sagemaker)) == 2
 
     serving.set_weights(ENDPOINT, {"v-1": 75, "v-2": 25})
@@ -103,7 +111,7 @@ def test_champion_then_candidate_at_zero_then_weights_then_removal(aws_spec, var
     serving.remove(ENDPOINT, "v-1")  # already gone: no error
     serving.remove(ENDPOINT, "v-2")  # the last variant: the endpoint goes too
     assert serving.describe(ENDPOINT) == {}
-    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == [] and model_names(sagemaker) == set()
+    assert config_names(sagemaker) == [] and model_names(sagemaker) == set()
 
 
 def test_deploy_is_idempotent_and_model_tarball_is_the_artifact(aws_spec, variant_for, aws_standin):
