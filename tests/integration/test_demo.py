@@ -7,17 +7,23 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 
+import psutil
 import pytest
 
 pytestmark = pytest.mark.xdist_group("demo")  # shares the session's running demo (--dist loadgroup)
 
 
 def child_pid(parent: int, command: str) -> int | None:
-    """The live child running `command` (None while it is dead or restarting: a zombie shows as <defunct>)."""
-    out = subprocess.run(["ps", "-o", "pid=,stat=,args=", "--ppid", str(parent)], capture_output=True, text=True).stdout
-    return next((int(line.split()[0]) for line in out.splitlines() if command in line and "Z" not in line.split()[1]), None)
+    """The live child running `command` (None while it is dead or restarting). Read from /proc through psutil:
+    `ps` cuts its lines at $COLUMNS (80 in CI), which cut the command before "airflow scheduler"."""
+    for child in psutil.Process(parent).children():
+        try:
+            if command in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                return child.pid
+        except psutil.NoSuchProcess:
+            continue
+    return None
 
 
 def test_a_killed_scheduler_is_restarted_and_reported_loudly(running_demo) -> None:
