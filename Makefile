@@ -30,7 +30,7 @@ demo: env sysdeps
 	$(BIN)/mlprovider demo --specs dag_specs
 
 test: env sysdeps
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup tests
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=25 tests
 
 bench: env
 	$(BIN)/python bench/parse_time.py
