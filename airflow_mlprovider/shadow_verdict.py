@@ -97,7 +97,7 @@ def _error_and_latency_failures(
     for check, errors in (("5xx", "errors_5xx"), ("4xx", "errors_4xx")):
         n_c, e_c = candidate.requests, min(getattr(candidate, errors), candidate.requests)
         n_b, e_b = champion.requests, min(getattr(champion, errors), champion.requests)
-        llrs = [sequential.conditional_llr(n_c, e_c, n_b, e_b, policy.max_error_rate_increase, r)
+        llrs = [sequential.rollback_llr(n_c, e_c, n_b, e_b, policy.max_error_rate_increase, r)
                 for r, _ in sequential.ALTERNATIVES]
         log_lr[check] = sequential.log_mixture(llrs, [w for _, w in sequential.ALTERNATIVES])
         if log_lr[check] >= threshold:

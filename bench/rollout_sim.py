@@ -9,8 +9,8 @@ Policy = the spec's rollout defaults (plus the guardrail under test in the guard
 - doubling: 5xx or 4xx doubled at base rates 0.05 %..5 % (100 req/s); healthy candidates at the same rates
 - low-traffic: 0.1-1 req/s in total, healthy and doubled candidates, watched for 12 hours
 - traffic-outage: no traffic at all for 1-3 hours during the first step
-- tolerance: max_error_rate_increase 0.01, champion at 0 % and 1 % 5xx: healthy, at the tolerance, 1.5x the tolerated
-  rate
+- tolerance: max_error_rate_increase 0.2-1 points, champion at 0 %, 0.1 %, 1 %, 5 % 5xx: healthy, at the tolerance,
+  1.5x the tolerated rate; a shared outage at the last partial step
 - shared-outage: both variants at 20 % 5xx for 2 minutes from the start of each partial step (the last one
   decides the rollout: there is no judged 100 % step)
 - prediction: mean shift of 0 and 0.5 standard deviations at several scales (mean 0, a mean 10^4 x the
@@ -117,15 +117,19 @@ def rows() -> list[Row]:
     for step in range(3):
         out.append(Row("shared-outage", f"20% 5xx for 2 min from step {step}", Scenario(outage_step=step),
                        (FALSE_2,), rollouts=1.0))
-    for champion_rate in (0.0, 0.01):  # a tolerance of one point: the null is "at most the champion's + 0.01"
+    # The null is "at most the champion's rate + the tolerance": error-free, rare and frequent champion errors.
+    for tolerance, champion_rate in ((0.01, 0.0), (0.01, 0.01), (0.002, 0.001), (0.005, 0.05)):
+        tol = f"{tolerance:.1%} tolerance"
         healthy = Scenario(champion_5xx=champion_rate, candidate_5xx=champion_rate, horizon_s=4 * HOUR)
-        out.append(Row("tolerance", f"1 pt tolerance, {champion_rate:.0%} -> {champion_rate:.0%}", healthy,
-                       (FALSE_1,), tolerance=0.01, rollouts=0.5))
-        out.append(Row("tolerance", f"1 pt tolerance, {champion_rate:.0%} -> {champion_rate + 0.01:.0%} (at it)",
-                       replace(healthy, candidate_5xx=champion_rate + 0.01), (FALSE_1,), tolerance=0.01, rollouts=0.5))
-        worse = 1.5 * (champion_rate + 0.01)  # the detectable increase of the tolerated rate
-        out.append(Row("tolerance", f"1 pt tolerance, {champion_rate:.0%} -> {worse:.1%} (1.5x tolerated)",
-                       replace(healthy, candidate_5xx=worse), (CAUGHT_95,), tolerance=0.01, rollouts=0.5))
+        at_it, worse = champion_rate + tolerance, 1.5 * (champion_rate + tolerance)  # worse: the detectable increase
+        out.append(Row("tolerance", f"{tol}, {champion_rate:.1%} -> {champion_rate:.1%}", healthy,
+                       (FALSE_1,), tolerance=tolerance, rollouts=0.3))
+        out.append(Row("tolerance", f"{tol}, {champion_rate:.1%} -> {at_it:.1%} (at it)",
+                       replace(healthy, candidate_5xx=at_it), (FALSE_1,), tolerance=tolerance, rollouts=0.3))
+        out.append(Row("tolerance", f"{tol}, {champion_rate:.1%} -> {worse:.2%} (1.5x tolerated)",
+                       replace(healthy, candidate_5xx=worse), (CAUGHT_95,), tolerance=tolerance, rollouts=0.3))
+    out.append(Row("tolerance", "1.0% tolerance, 20% 5xx for 2 min from the last partial step",
+                   Scenario(outage_step=2), (FALSE_2,), tolerance=0.01, rollouts=0.3))
     prediction = Guardrails(prediction_shift=0.5)
     for kind, mean, sd in (("normal", 0.0, 1.0), ("normal", 1e4, 1.0), ("probability", 0.2, 0.15)):
         scale = f"{kind} mean {mean:g} sd {sd:g}"

@@ -93,7 +93,7 @@ def decide(
     shares = check_shares(policy)
     done_llr = {c: list(ev.get("llr", {}).get(c, [0.0] * len(_alternatives(c)))) for c in shares}
     # An error class's acceptance is the rollback test's own exact evidence of the detectable increase when
-    # there is no tolerance; with one, it is summed here (sequential.acceptance_llr), like a guardrail's.
+    # there is no tolerance; with one, the increments' sequential.tolerance_acceptance_llr summed here.
     summed = [c for c in shares if c not in ERROR_CLASSES or policy.max_error_rate_increase > 0]
     done_acc = {c: float(ev.get("accept", {}).get(c, 0.0)) for c in summed}
     done_cand = _Counts.load(ev.get("done", {}).get("candidate"))
@@ -132,7 +132,10 @@ def decide(
     # The capital goes to the checks with data so far, this check included: which classes had errors is part
     # of the margins the exact ratios condition on (each has expectation 1 given them), so the mixture stays a
     # martingale, and the first errors of a class are judged at its full share.
-    active = [c for c in ERROR_CLASSES if pooled_cand.errors[c] + pooled_champ.errors[c] > 0]
+    # With a tolerance the classes' ratios are not conditional on their errors (an error-free window counts):
+    # the capital stays where it started.
+    tolerant = policy.max_error_rate_increase > 0
+    active = [c for c in ERROR_CLASSES if tolerant or pooled_cand.errors[c] + pooled_champ.errors[c] > 0]
     active += [c for c in shares if c not in ERROR_CLASSES and (window[c][2] or any(done_llr[c]))]
     before = ev.get("class_log_lr") or {}
     allocation = sequential.reallocate(allocation, active, {c: before.get(c, 0.0) for c in shares},
@@ -140,7 +143,10 @@ def decide(
     log_lr = sequential.allocated_log_lr(class_log_lr, shares, allocation)
     rollback_at = math.log(1 / policy.significance)
     accept_at = math.log(1 - policy.power)
-    negligible = {c: sequential.negligible_llr(pooled_champ.requests, pooled_champ.errors[c]) for c in ERROR_CLASSES}
+    # With a tolerance the question is absolute (the candidate's rate against the champion's plus the tolerance):
+    # a negligible champion rate says nothing about it, and error-free requests prove it directly.
+    negligible = {} if tolerant else {
+        c: sequential.negligible_llr(pooled_champ.requests, pooled_champ.errors[c]) for c in ERROR_CLASSES}
     stats.update(
         rollout={"candidate": pooled_cand.json(), "champion": pooled_champ.json()},
         log_lr={c: round(v, 4) for c, v in class_log_lr.items()},
@@ -153,7 +159,8 @@ def decide(
     )
     evidence = {  # this window stays open: the guardrails' evidence of it is recomputed next check
         "llr": {c: total_llr[c] if c in ERROR_CLASSES else done_llr[c] for c in shares},
-        "accept": done_acc,
+        # an error class's acceptance sums increments (kept); a guardrail's is its closed windows' (this one redone)
+        "accept": {c: total_acc[c] if c in ERROR_CLASSES else done_acc[c] for c in summed},
         "done": {"candidate": done_cand.dump(), "champion": done_champ.dump()},
         "seen": {"candidate": cand.dump(), "champion": champ.dump()},
         "allocation": allocation,
@@ -227,13 +234,13 @@ def _window_evidence(
         new_cand_errors = min(new_cand, cand.errors[c] - seen_cand.errors[c])
         new_champ_errors = min(new_champ, champ.errors[c] - seen_champ.errors[c])
         rollback = [
-            sequential.conditional_llr(new_cand, new_cand_errors, new_champ, new_champ_errors, tolerance, r)
+            sequential.rollback_llr(new_cand, new_cand_errors, new_champ, new_champ_errors, tolerance, r)
             for r, _ in sequential.ALTERNATIVES
         ]
         accept = 0.0
-        if tolerance > 0 and champ.requests:
-            reference = sequential.smoothed_rate(champ.errors[c], champ.requests)
-            accept = sequential.acceptance_llr(cand.requests, cand.errors[c], reference, tolerance)
+        if tolerance > 0:
+            accept = sequential.tolerance_acceptance_llr(new_cand, new_cand_errors, new_champ, new_champ_errors,
+                                                         tolerance)
         out[c] = (rollback, accept, None)
     tests = {"latency": (guardrails.latency_evidence, policy.latency_p99_ratio),
              "prediction": (guardrails.prediction_evidence, policy.prediction_shift)}
@@ -276,7 +283,7 @@ def _expected_wait_s(
         relative = planning.candidate_requests_to_accept(
             rate, policy.max_error_rate_increase, share, beta, acceptance[c] - accept_at) / cand_rate
         shown = (planning.champion_requests_to_negligible(rate, beta, negligible[c] - accept_at) / champ_rate
-                 if champ_rate else math.inf)
+                 if champ_rate and c in negligible else math.inf)
         needed.append(min(relative, shown))
     wait = max(needed)
     return round(wait, 1) if math.isfinite(wait) else None

@@ -79,7 +79,7 @@ def latency_evidence(
     if found is None:
         return None
     rollback = [sequential.conditional_llr(found.current_requests, found.current_exceedances,
-                                           found.reference_requests, found.reference_exceedances, 0.0, r)
+                                           found.reference_requests, found.reference_exceedances, r)
                 for r, _ in LATENCY_ALTERNATIVES]
     n_c, n_b = found.current_requests, found.reference_requests
     summary = (f"candidate requests above {limit:g} x the champion's p99 ({found.threshold_ms:,.1f} ms): "

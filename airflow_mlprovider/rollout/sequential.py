@@ -7,24 +7,26 @@ variants) every error that happened is the candidate's with probability
 
 given how many requests each variant served (n_c, n_b). Conditioning on the window's errors removes
 whatever both variants share (a slow database, a burst of bad inputs) and turns "is the candidate's error
-rate worse?" into a binomial test on p. The null hypothesis is "within tolerance":
-r_c = r_b + tolerance; the alternatives are "worse by a factor": r_c = ratio * (r_b + tolerance).
+rate worse?" into a binomial test on p. The null hypothesis is "not worse" (r_c = r_b); the alternatives are
+"worse by a factor": r_c = ratio * r_b (conditional_llr, exact).
 
 Log-likelihood ratios of disjoint windows add up, so the evidence is carried across checks and steps as a
 sum per alternative. The rollback statistic is a mixture over the alternatives, a non-negative
 martingale under the null: by Ville's inequality it ever reaches 1/alpha with probability at most alpha,
 however often it is looked at.
 
-Acceptance ("not worse", which lets a step advance) is, without a tolerance, the other side of the same test:
-the summed log-LR of the detectable increase (DETECTABLE_RATIO) falling to log(beta). Under that alternative the inverse ratio is a
-martingale, so a candidate that bad is accepted with probability at most beta, at any base rate and however
-noisy the champion's own rate is (the comparison is the same exact, same-window one). With a tolerance the
-question is absolute (at most the champion's rate plus the tolerance), and the candidate's own requests answer it:
-acceptance_llr, Wald's Bernoulli ratio against the champion's same-window rate plus the tolerance, summed over the
-windows (an error-free candidate proves itself by its error-free requests). A class whose champion
-rate is negligible (below NEGLIGIBLE_RATE, shown by the champion's own requests) needs no relative proof: a
-relative increase of a rate that small cannot be told apart in any reasonable time, and a new error source
-there is still watched by the rollback test.
+Acceptance ("not worse", which lets a step advance) is the other side of the same test: the summed log-LR of
+the detectable increase (DETECTABLE_RATIO) falling to log(beta). Under that alternative the inverse ratio is
+a martingale, so a candidate that bad is accepted with probability at most beta, at any base rate and however
+noisy the champion's own rate is (the comparison is the same exact, same-window one).
+
+With a tolerance (max_error_rate_increase) the null is r_c = r_b + tolerance, which conditioning cannot
+reduce to one law: tolerance_llr and tolerance_acceptance_llr let the champion's same-window errors pay for
+its unknown rate instead, exactly in expectation, and the candidate's error-free requests count as evidence.
+
+A class whose champion rate is negligible (below NEGLIGIBLE_RATE, shown by the champion's own requests) needs
+no relative proof: a relative increase of a rate that small cannot be told apart in any reasonable time, and
+a new error source there is still watched by the rollback test.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def smoothed_rate(errors: int, requests: int) -> float:
     return (errors + 0.5) / (requests + 1)
 
 
-def conditional_llr(
+def rollback_llr(
     candidate_requests: int,
     candidate_errors: int,
     champion_requests: int,
@@ -57,26 +59,78 @@ def conditional_llr(
     tolerance: float,
     ratio: float,
 ) -> float:
-    """Log-likelihood ratio, alternative `ratio` vs null, of who served the window's errors.
+    """The rollback evidence of one window for the alternative `ratio`: conditional_llr without a tolerance,
+    tolerance_llr with one."""
+    if tolerance == 0:
+        return conditional_llr(candidate_requests, candidate_errors, champion_requests, champion_errors, ratio)
+    return tolerance_llr(candidate_requests, candidate_errors, champion_requests, champion_errors, tolerance, ratio)
 
-    With no tolerance the test is exact: given both variants' requests and the window's errors, the
-    candidate's errors follow the hypergeometric law when both err at the same rate (whatever that rate,
-    even if it changed during the window), and Fisher's noncentral hypergeometric law with odds ratio
-    `ratio` under the alternative; the ratio of the two is ratio**x / E0[ratio**X], which has expectation
-    exactly 1 under the null. With a tolerance the null is not "equal rates": the binomial approximation
-    of who served each error, with the champion's rate from its own (larger) sample in the same window.
+
+def conditional_llr(
+    candidate_requests: int, candidate_errors: int, champion_requests: int, champion_errors: int, ratio: float
+) -> float:
+    """Log-likelihood ratio, odds ratio `ratio` vs equal rates, of who served the window's errors.
+
+    Exact: given both variants' requests and the window's errors, the candidate's errors follow the
+    hypergeometric law when both err at the same rate (whatever that rate, even if it changed during the
+    window), and Fisher's noncentral hypergeometric law with odds ratio `ratio` under the alternative; the
+    ratio of the two is ratio**x / E0[ratio**X], which has expectation exactly 1 under the null.
     """
     total = candidate_errors + champion_errors
     if total == 0 or candidate_requests == 0 or champion_requests == 0:
         return 0.0
-    if tolerance == 0:
-        return candidate_errors * math.log(ratio) - _log_hypergeometric_pgf(
-            candidate_requests, champion_requests, total, ratio)
-    champion_rate = smoothed_rate(champion_errors, champion_requests)
-    null_rate = champion_rate + tolerance
-    p0 = _share(candidate_requests * null_rate, champion_requests * champion_rate)
-    p1 = _share(candidate_requests * ratio * null_rate, champion_requests * champion_rate)
-    return candidate_errors * math.log(p1 / p0) + champion_errors * math.log((1 - p1) / (1 - p0))
+    return candidate_errors * math.log(ratio) - _log_hypergeometric_pgf(
+        candidate_requests, champion_requests, total, ratio)
+
+
+def tolerance_llr(
+    candidate_requests: int,
+    candidate_errors: int,
+    champion_requests: int,
+    champion_errors: int,
+    tolerance: float,
+    ratio: float,
+) -> float:
+    """With a tolerance: evidence of one window for "the candidate errs at `ratio` x (r + tolerance)" against
+    "at most r + tolerance", r the champion's rate in the same window, unknown and free to change.
+
+    The additive null has the champion's rate as a nuisance that conditioning cannot remove (a plug-in
+    estimate of it biases the test: an error-free champion's smoothed rate invented errors, and a candidate
+    at the tolerance was rolled back). Instead the champion's own errors pay for the candidate's expected
+    ones: with u = e**theta - 1 and q = n_c / n_b,
+
+        theta * x_c - u * n_c * tolerance + x_b * log(1 - u * q)
+
+    has E[exp(.)] <= 1 under the null whatever r is (Poisson generating functions; Bernoulli requests only
+    lower it), so the product over windows stays a supermartingale through outages shared by both variants.
+    theta = log(ratio) is Wald's tilt; u is capped at 1 / (2q) so that a champion error costs at most log 2
+    when the candidate serves as much as the champion or more.
+    """
+    if candidate_requests == 0 or champion_requests == 0:
+        return 0.0
+    q = candidate_requests / champion_requests
+    u = min(ratio - 1, 1 / (2 * q))
+    return (candidate_errors * math.log1p(u) - u * candidate_requests * tolerance
+            + champion_errors * math.log1p(-u * q))
+
+
+def tolerance_acceptance_llr(
+    candidate_requests: int, candidate_errors: int, champion_requests: int, champion_errors: int, tolerance: float
+) -> float:
+    """With a tolerance: the acceptance evidence of one window, "the detectable increase" against "within
+    tolerance" (a step may advance once the sum reaches log(beta)). Mirror of tolerance_llr: under the
+    detectable increase, r_c = DETECTABLE_RATIO * (r + tolerance) for any champion rate r,
+
+        x_c * log(k) - (k - 1) * n_c * tolerance - x_b * log(1 + (k - 1) * q)
+
+    has E[exp(-.)] <= 1, so such a candidate is accepted with probability at most beta. The tolerance makes
+    the question absolute: a candidate's error-free requests are evidence, even while nobody errs."""
+    if candidate_requests == 0 or champion_requests == 0:
+        return 0.0
+    k = DETECTABLE_RATIO
+    q = candidate_requests / champion_requests
+    return (candidate_errors * math.log(k) - (k - 1) * candidate_requests * tolerance
+            - champion_errors * math.log1p((k - 1) * q))
 
 
 def _log_hypergeometric_pgf(candidate: int, champion: int, draws: int, z: float) -> float:
@@ -112,34 +166,21 @@ def _log_choose(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
-def acceptance_llr(candidate_requests: int, candidate_errors: int, reference_rate: float, tolerance: float) -> float:
-    """With a tolerance: Bernoulli log-likelihood ratio, detectable increase vs within tolerance, of the
-    candidate's requests against the champion's rate in the same window plus the tolerance (Wald's likelihood).
-    The tolerance makes the question absolute, so a candidate's error-free requests are evidence, which the
-    who-served-the-errors comparison cannot see when nobody errs."""
-    null_rate = min(reference_rate + tolerance, 0.5)
-    if candidate_requests == 0 or null_rate <= 0:
-        return 0.0
-    bad_rate = DETECTABLE_RATIO * null_rate
-    return (candidate_errors * math.log(bad_rate / null_rate)
-            + (candidate_requests - candidate_errors) * math.log((1 - bad_rate) / (1 - null_rate)))
-
-
 def acceptance_drift(rate: float, tolerance: float, share: float) -> float:
     """Expected change of the acceptance statistic per candidate request when both variants err at `rate` and the
     candidate serves `share` (0..1) of the traffic (negative: a healthy candidate proves itself in about
     log(1/beta) / -drift candidate requests). Without a tolerance, of the summed conditional_llr of the
-    detectable increase; with one, of acceptance_llr."""
-    if tolerance > 0:
-        null_rate = min(rate + tolerance, 0.5)
-        bad_rate = DETECTABLE_RATIO * null_rate
-        return rate * math.log(bad_rate / null_rate) + (1 - rate) * math.log((1 - bad_rate) / (1 - null_rate))
-    if rate <= 0 or not 0 < share < 1:
+    detectable increase; with one, of tolerance_acceptance_llr."""
+    if not 0 < share < 1:
         return 0.0
-    p0 = _share(share * (rate + tolerance), (1 - share) * rate)
-    p1 = _share(share * DETECTABLE_RATIO * (rate + tolerance), (1 - share) * rate)
-    truth = _share(share * rate, (1 - share) * rate)
-    per_error = truth * math.log(p1 / p0) + (1 - truth) * math.log((1 - p1) / (1 - p0))
+    k, q = DETECTABLE_RATIO, share / (1 - share)
+    if tolerance > 0:
+        return rate * math.log(k) - (k - 1) * tolerance - rate / q * math.log1p((k - 1) * q)
+    if rate <= 0:
+        return 0.0
+    p0 = _share(share * rate, (1 - share) * rate)
+    p1 = _share(share * k * rate, (1 - share) * rate)
+    per_error = p0 * math.log(p1 / p0) + (1 - p0) * math.log((1 - p1) / (1 - p0))
     return rate / share * per_error
 
 

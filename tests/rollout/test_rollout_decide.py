@@ -80,7 +80,7 @@ def test_evidence_accumulates_over_checks_of_one_window():
     assert first.action == "wait"
     second = check(first.state, counts(7600, 76), counts(400, 16), now=80)
     # The second reading contains the first: only what was served since then is added, never counted twice.
-    since = sequential.conditional_llr(200, 12, 3800, 38, 0.0, 3.0) + sequential.conditional_llr(200, 4, 3800, 38, 0.0, 3.0)
+    since = sequential.conditional_llr(200, 12, 3800, 38, 3.0) + sequential.conditional_llr(200, 4, 3800, 38, 3.0)
     assert second.state.evidence["llr"]["5xx"][-1] == pytest.approx(since)
 
 
@@ -152,6 +152,23 @@ def test_a_shared_outage_at_the_last_partial_step_is_no_evidence_against_the_can
     state = RolloutState.resume(POLICY, 50, now=0)
     decision = check(state, counts(6000, 60 + 1200), counts(6000, 60 + 1200), now=120)
     assert decision.action != "rollback"
+
+
+def test_with_a_tolerance_a_shared_outage_is_no_evidence_and_an_error_free_champion_invents_no_errors():
+    tolerant = RolloutPolicy.from_spec(Rollout(max_error_rate_increase=0.01))
+    outage = check(RolloutState.resume(tolerant, 50, now=0), counts(6000, 60 + 1200), counts(6000, 60 + 1200),
+                   now=120, policy=tolerant)
+    assert outage.action != "rollback"
+    # Candidate at exactly the tolerance (1 %), champion error-free: evidence for the candidate, none against it.
+    state = RolloutState.start(tolerant, 0)
+    for i in range(1, 9):
+        decision = check(state, counts(4750 * i), counts(250 * i, int(2.5 * i)), now=30 * i, policy=tolerant)
+        state = decision.state
+        assert decision.action == "wait" and decision.stats["log_lr"]["5xx"] < 0, decision.reason
+    # At the detectable increase (1.5 %) it does not pass because the champion's rate is negligible: with a
+    # tolerance the question is absolute, and the candidate's own requests must answer it.
+    bad = check(RolloutState.start(tolerant, 0), counts(40_000), counts(2000, 30), now=240, policy=tolerant)
+    assert bad.action != "advance", bad.reason
 
 
 def test_a_state_left_at_100_percent_by_an_older_version_completes():
