@@ -484,7 +484,11 @@ def _run_script_mode_container(job: Any, endpoint_url: str) -> None:
             return
         if proc.returncode != 0:
             job.training_job_status = "Failed"
-            job.failure_reason = f"AlgorithmError: {proc.stderr.strip().splitlines()[-1:]}"
+            # what the framework containers' training toolkit reports (sagemaker_training.errors), cut as
+            # SageMaker cuts FailureReason (1,024 characters)
+            job.failure_reason = (f'AlgorithmError: ExecuteUserScriptError:\nExitCode {proc.returncode}\n'
+                                  f'ErrorMessage "{proc.stderr.strip()[-600:]}"\n'
+                                  f'Command "/opt/conda/bin/python3.9 {hps["sagemaker_program"]}"')[:1024]
             return
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

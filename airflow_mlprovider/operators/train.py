@@ -111,7 +111,8 @@ class TrainOperator(LifecycleOperator):
         job_name = event["job_name"]
         self.log.info("training job %s ended: %s", job_name, event.get("status"))
         # collect() reads the job's final state itself and raises with SageMaker's failure reason
-        return self._result(self.compute().collect(self._job(context), job_name))
+        with self.failing_without_retry_on_user_errors():
+            return self._result(self.compute().collect(self._job(context), job_name))
 
     def on_kill(self) -> None:
         if self._compute is not None:

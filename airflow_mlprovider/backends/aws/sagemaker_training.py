@@ -8,8 +8,10 @@ train(job)                    all three, polling synchronously with SageMakerHoo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
+import re
 import tarfile
 import tempfile
 from functools import cached_property
@@ -31,6 +33,7 @@ from airflow_mlprovider.backends.aws.names import resource_name
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore, split_s3_uri
 from airflow_mlprovider.backends.aws.source_bundle import TRAIN_PROGRAM, training_source
 from airflow_mlprovider.backends.base import TrainingJob, TrainingResult
+from airflow_mlprovider.user_code import USER_CODE_EXIT_CODE, UserCodeError
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
@@ -40,6 +43,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ENDED_BADLY = {"Failed", "Stopped"}
+# The framework containers' training toolkit reports a failed entry point as ExecuteUserScriptError with its exit
+# code; ours exits USER_CODE_EXIT_CODE when the model's code raised (container/train_entry.py).
+_USER_CODE_FAILURE = re.compile(rf"ExecuteUserScriptError:\s*ExitCode {USER_CODE_EXIT_CODE}\b")
+
+
+def is_user_code_failure(reason: str) -> bool:
+    """Whether a training job's FailureReason is the model's own code raising (retrying cannot help); an OOM kill
+    (ExitCode 137), a capacity or internal error is not."""
+    return _USER_CODE_FAILURE.search(reason) is not None
 _VOLUME_GB = 30
 
 
@@ -98,11 +110,15 @@ class SageMakerTrainingCompute:
             log.warning("%s: %s", source, mismatch)
 
     def train(self, job: TrainingJob) -> TrainingResult:
+        from airflow.sdk.exceptions import AirflowException
+
         job_name = self.start(job)
-        # SageMaker's StoppingCondition enforces max_runtime; this only waits for a terminal state.
-        self.hook.check_status(
-            job_name, "TrainingJobStatus", self.hook.describe_training_job, self.poll_interval_s
-        )
+        # SageMaker's StoppingCondition enforces max_runtime; this only waits for a terminal state (and raises
+        # on a failed one: collect() says why, telling the model's own errors apart).
+        with contextlib.suppress(AirflowException):
+            self.hook.check_status(
+                job_name, "TrainingJobStatus", self.hook.describe_training_job, self.poll_interval_s
+            )
         return self.collect(job, job_name)
 
     def start(self, job: TrainingJob) -> str:
@@ -159,7 +175,10 @@ class SageMakerTrainingCompute:
         status = description["TrainingJobStatus"]
         if status != "Completed":
             reason = description.get("FailureReason", "no reason given")
-            raise RuntimeError(f"SageMaker training job {job_name} ended {status}: {reason}")
+            message = f"SageMaker training job {job_name} ended {status}: {reason}"
+            if is_user_code_failure(reason):
+                raise UserCodeError(message)
+            raise RuntimeError(message)
         model_data = description["ModelArtifacts"]["S3ModelArtifacts"]
         with tempfile.TemporaryDirectory(prefix="mlprovider-sagemaker-") as tmp:
             archive, artifact = Path(tmp, "model.tar.gz"), Path(tmp, "artifact")

@@ -10,15 +10,15 @@ import tarfile
 import pandas as pd
 import pytest
 import sklearn
-from airflow.exceptions import AirflowException
 
 from airflow_mlprovider.artifacts import load_predictor
 from airflow_mlprovider.backends.aws.framework_images import default_version, framework_image_uri, image_table
 from airflow_mlprovider.backends.aws.framework_version import FrameworkVersionMismatch, check_framework_version
 from airflow_mlprovider.backends.aws.s3_store import S3ArtifactStore, split_s3_uri
-from airflow_mlprovider.backends.aws.sagemaker_training import SageMakerTrainingCompute
+from airflow_mlprovider.backends.aws.sagemaker_training import SageMakerTrainingCompute, is_user_code_failure
 from airflow_mlprovider.backends.aws.source_bundle import training_source
 from airflow_mlprovider.backends.base import TrainingJob
+from airflow_mlprovider.user_code import UserCodeError
 
 
 @pytest.fixture
@@ -96,11 +96,24 @@ def test_a_retried_start_finds_its_own_job(aws_spec, training_job, aws_standin):
 def test_a_failed_job_reports_the_module_error_and_a_retry_starts_a_new_job(aws_spec, training_job):
     compute = compute_for(aws_spec())
     job = training_job(run_key="run-fail", fail=True)
-    with pytest.raises(AirflowException, match="toy model refuses to train"):
+    # the model's own error: the toolkit's ExecuteUserScriptError with the entry point's user-code exit code
+    with pytest.raises(UserCodeError, match="(?s)ExecuteUserScriptError:\nExitCode 65\n.*toy model refuses to train"):
         compute.train(job)
     failed = compute.start(job)  # the first job failed: the retry must not reuse it
-    with pytest.raises(RuntimeError, match=f"SageMaker training job {failed} ended Failed: .*refuses to train"):
+    with pytest.raises(UserCodeError, match=f"(?s)SageMaker training job {failed} ended Failed: .*refuses to train"):
         compute.collect(job, failed)
+
+
+@pytest.mark.parametrize("reason", [
+    'AlgorithmError: ExecuteUserScriptError:\nExitCode 137\nErrorMessage ""\nCommand "python3 mlprovider_train.py"',
+    "MaxRuntimeExceeded", "CapacityError: Unable to provision requested ML compute capacity.",
+    "InternalServerError: We encountered an internal error.  Please try again.",
+    'AlgorithmError: ExecuteUserScriptError:\nExitCode 651\nErrorMessage ""',
+])
+def test_only_the_model_code_exit_code_is_a_user_error(reason):
+    # an OOM kill, a timeout, capacity and internal errors keep the task's retries
+    assert not is_user_code_failure(reason)
+    assert is_user_code_failure('AlgorithmError: ExecuteUserScriptError:\nExitCode 65\nErrorMessage "ValueError"')
 
 
 def test_a_job_without_model_tar_gz_is_a_clear_error(aws_spec, training_job, aws_standin):

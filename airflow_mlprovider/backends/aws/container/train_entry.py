@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import traceback
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from mlprovider_contract import ModelContext
 
 JOB_FILE = "mlprovider_job.json"  # source_bundle.JOB_FILE: shipped beside this file
 FRAMEWORK_FILE = "FRAMEWORK.json"  # framework_version.FRAMEWORK_FILE
+# user_code.USER_CODE_EXIT_CODE (the container cannot import our package): the job's FailureReason then reads
+# "AlgorithmError: ExecuteUserScriptError: ExitCode 65", and the task fails without retries.
+USER_CODE_EXIT_CODE = 65
 
 
 def read_job() -> dict[str, Any]:
@@ -41,11 +45,23 @@ def record_framework(out: Path, framework: dict[str, Any]) -> None:
     (out / FRAMEWORK_FILE).write_text(json.dumps({**framework, "package_version": version}, sort_keys=True))
 
 
+def calling_user_code(function: Any, *args: Any) -> Any:
+    """Run the model's code; its deterministic errors exit with USER_CODE_EXIT_CODE (OS-level ones stay
+    infrastructure failures, retried: user_code.TRANSIENT)."""
+    try:
+        return function(*args)
+    except (OSError, MemoryError):
+        raise
+    except Exception:
+        traceback.print_exc()
+        sys.exit(USER_CODE_EXIT_CODE)
+
+
 def main() -> None:
     job = read_job()
     out = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
     module_path = Path(__file__).resolve().parent / job["module"]
-    module = import_module_from_path(module_path)
+    module = calling_user_code(import_module_from_path, module_path)
     sys.path.insert(0, str(module_path.parent))  # train() may import the model folder's other modules
     ctx = ModelContext(
         model=job["model"],
@@ -56,7 +72,8 @@ def main() -> None:
         run_key=job["run_key"],
     )
     (out / MODEL_DIR).mkdir(parents=True, exist_ok=True)
-    module.train(read_channel("train"), read_channel("validation"), ctx)
+    train, validation = read_channel("train"), read_channel("validation")
+    calling_user_code(module.train, train, validation, ctx)
     (out / CODE_DIR).mkdir(exist_ok=True)
     shutil.copy2(module_path, out / CODE_DIR / module_path.name)  # the version keeps the code it was trained with
     record_framework(out, job["framework"])
