@@ -20,11 +20,12 @@ class ModelsPagePlugin(AirflowPlugin):
     external_views = [
         {
             "name": "Models",
-            "href": f"{URL_PREFIX}/",
-            "url_route": "models",  # shown inside the Airflow UI at /plugin/models
+            # relative to the UI's <base href> ([api] base_url): a leading "/" would miss a sub-path deployment
+            "href": f"{URL_PREFIX.lstrip('/')}/",
+            "url_route": "models",  # shown inside the Airflow UI at <base_url>/plugin/models
             "destination": "nav",
             "nav_top_level": True,
-            "icon": f"{URL_PREFIX}/static/icon.svg",
+            "icon": f"{URL_PREFIX.lstrip('/')}/static/icon.svg",
         }
     ]
 

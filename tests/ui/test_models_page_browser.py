@@ -41,7 +41,8 @@ def airflow_ui(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     root = tmp_path_factory.mktemp("models-page-server")
     seeded = seed_examples(root)
     port = free_port()
-    env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(seeded["dags"]),
+    base = f"http://127.0.0.1:{port}/airflow"  # under a sub-path, as behind a reverse proxy: links must be relative
+    env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(seeded["dags"]), "AIRFLOW__API__BASE_URL": base,
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
@@ -49,7 +50,6 @@ def airflow_ui(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "api-server", "--host", "127.0.0.1",
                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -122,7 +122,7 @@ def test_the_models_page_shows_both_example_models_with_their_charts(
             expect(nav).to_have_count(1, timeout=60_000)
             expect(nav).to_contain_text("Models")
             nav.click()
-            frame = page.frame_locator("iframe[src*='/mlprovider/']")
+            frame = page.frame_locator("iframe[src^='mlprovider/']")
             models = frame.locator("#model-list a[data-model]")
             expect(models).to_have_count(2, timeout=60_000)
             assert models.evaluate_all("links => links.map(a => a.dataset.model)") == [
