@@ -83,14 +83,8 @@ def conditional_llr(
         candidate_requests, champion_requests, total, ratio)
 
 
-def tolerance_llr(
-    candidate_requests: int,
-    candidate_errors: int,
-    champion_requests: int,
-    champion_errors: int,
-    tolerance: float,
-    ratio: float,
-) -> float:
+def tolerance_llr(candidate_requests: int, candidate_errors: int, champion_requests: int, champion_errors: int,
+                  tolerance: float, ratio: float) -> float:
     """With a tolerance: evidence of one window for "the candidate errs at `ratio` x (r + tolerance)" against
     "at most r + tolerance", r the champion's rate in the same window, unknown and free to change.
 

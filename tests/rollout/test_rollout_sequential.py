@@ -100,16 +100,23 @@ def test_no_errors_or_no_traffic_is_no_evidence(counts):
     assert sequential.conditional_llr(*counts, ratio=3.0) == 0.0
 
 
-def test_acceptance_drift_is_the_mean_of_the_detectable_alternatives_evidence_and_free_of_the_base_rate():
-    """Acceptance is the summed conditional log-LR of the detectable increase: its drift per candidate request
-    (what planning and the waiting messages extrapolate from) is that sum's mean when both variants are equal."""
-    rng = np.random.default_rng(4)
-    share, rate, per_window = 0.05, 0.01, 2000
+def evidence_per_request(statistic, share: float, rate: float, per_window: int, seed: int) -> list[float]:
+    """The statistic of 4,000 simulated windows (both variants at `rate`), each per candidate request."""
+    rng = np.random.default_rng(seed)
     sums = []
     for _ in range(4000):
         n_c = int(rng.binomial(per_window, share))
         e_c, e_b = int(rng.binomial(n_c, rate)), int(rng.binomial(per_window - n_c, rate))
-        sums.append(sequential.conditional_llr(n_c, e_c, per_window - n_c, e_b, sequential.DETECTABLE_RATIO) / n_c)
+        sums.append(statistic(n_c, e_c, per_window - n_c, e_b) / max(n_c, 1))
+    return sums
+
+
+def test_acceptance_drift_is_the_mean_of_the_detectable_alternatives_evidence_and_free_of_the_base_rate():
+    """Acceptance is the summed conditional log-LR of the detectable increase: its drift per candidate request
+    (what planning and the waiting messages extrapolate from) is that sum's mean when both variants are equal."""
+    share, rate = 0.05, 0.01
+    sums = evidence_per_request(lambda n_c, e_c, n_b, e_b: sequential.conditional_llr(
+        n_c, e_c, n_b, e_b, sequential.DETECTABLE_RATIO), share, rate, per_window=2000, seed=4)
     drift = sequential.acceptance_drift(rate, 0.0, share)
     assert drift < 0
     assert np.mean(sums) == pytest.approx(drift, abs=4 * np.std(sums) / np.sqrt(len(sums)))
@@ -122,13 +129,9 @@ def test_acceptance_drift_is_the_mean_of_the_detectable_alternatives_evidence_an
 
 @pytest.mark.parametrize("rate", [0.0, 0.01])
 def test_acceptance_drift_with_a_tolerance_is_the_mean_of_its_evidence(rate):
-    rng = np.random.default_rng(5)
-    share, tolerance, per_window = 0.05, 0.01, 500
-    sums = []
-    for _ in range(4000):
-        n_c = int(rng.binomial(per_window, share))
-        e_c, e_b = int(rng.binomial(n_c, rate)), int(rng.binomial(per_window - n_c, rate))
-        sums.append(sequential.tolerance_acceptance_llr(n_c, e_c, per_window - n_c, e_b, tolerance) / max(n_c, 1))
+    share, tolerance = 0.05, 0.01
+    sums = evidence_per_request(lambda n_c, e_c, n_b, e_b: sequential.tolerance_acceptance_llr(
+        n_c, e_c, n_b, e_b, tolerance), share, rate, per_window=500, seed=5)
     drift = sequential.acceptance_drift(rate, tolerance, share)
     assert drift < 0
     assert np.mean(sums) == pytest.approx(drift, abs=4 * np.std(sums) / np.sqrt(len(sums)))
