@@ -29,8 +29,12 @@ sysdeps:
 demo: env sysdeps
 	$(BIN)/mlprovider demo --specs dag_specs
 
+# One worker more than cores: the longest tests mostly wait (whole CloudWatch minutes, a demo's scheduler),
+# and the extra worker runs other tests meanwhile.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+
 test: env sysdeps
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=25 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 tests
 
 bench: env
 	$(BIN)/python bench/parse_time.py

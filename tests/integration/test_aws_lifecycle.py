@@ -3,9 +3,10 @@
 endpoint with production variants, and the rollout judged on CloudWatch's per-variant metrics (all moto's server).
 
 The metrics that SageMaker would publish are put into moto's CloudWatch by a thread following the endpoint's
-weights: a candidate with a high error rate is rolled back, one as good as the champion completes. With a shadow
-stage the candidate is health-checked as a production variant, shadows the champion as a SageMaker shadow variant
-(the thread plays its mirrored traffic too), passes, and is rolled out from a production variant at 0 %.
+weights: a candidate with a high error rate is rolled back; one as good as the champion, with a shadow stage, is
+health-checked as a production variant, shadows the champion as a SageMaker shadow variant (the thread plays its
+mirrored traffic too), passes, and is rolled out from a production variant at 0 % to completion. (One test, three
+runs: each run waits for whole CloudWatch minutes.)
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _sagemaker_resources(standin, endpoint: str) -> tuple[list[str], list[str], 
     return configs, models, {v["VariantName"]: v["ModelName"] for v in variants}
 
 
-def test_cloudwatch_metrics_roll_back_a_bad_candidate_and_complete_a_good_one(
+def test_cloudwatch_metrics_roll_back_a_bad_candidate_and_a_good_one_shadows_then_completes(
     aws_dags_folder: Path, aws_standin, snowflake_sales: int, sagemaker_metrics
 ) -> None:
     from airflow_mlprovider.backends import serving_for, store_for
@@ -120,61 +121,33 @@ def test_cloudwatch_metrics_roll_back_a_bad_candidate_and_complete_a_good_one(
     configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
     assert list(variants) == [champion_variant]
     assert len(configs) == 1 and models == list(variants.values()), (configs, models)
+    assert sagemaker_metrics.mirrored_to == set()
 
-    # 3. A better model as reliable as the champion (1 % errors each): every step passes, it becomes champion.
+    # 3. A better model as reliable as the champion (1 % errors each), with a shadow stage: health-checked as a
+    # production variant, mirrored as a SageMaker shadow variant and judged (errors from CloudWatch, predictions
+    # from both variants' data capture: the example captures 10 %), then every step passes and it is finalized.
     sagemaker_metrics.default_error_rate = 0.01
     sagemaker_metrics.error_rates = {}
-    good = _run(aws_dags_folder, 3, 200, aws_standin)
-    assert good["state"] == "success" and good["rollout.finalize"] == "success", good
+    run = _run_dag(aws_dags_folder, 3, 200, aws_standin, shadow=SHADOW)
+    good = {"state": str(run.state), **states(run)}
+    assert good["state"] == "success", good
+    assert good["promote.health_check"] == good["shadow.shadow"] == good["rollout.finalize"] == "success", good
+    [shadow_task] = [ti for ti in run.get_task_instances() if ti.task_id == "shadow.shadow"]
+    verdict = shadow_task.xcom_pull(task_ids="shadow.shadow")
+    assert verdict["figures"]["pairs"] > 0 and verdict["figures"]["mean_abs_difference"] == 0.0, verdict
     new_champion = registry.champion()
     assert new_champion.version_id not in {champion.version_id, rolled_back.version_id}
+    new_variant = variant_name(new_champion.version_id)
+    assert sagemaker_metrics.mirrored_to == {new_variant}
     promoted = registry.events(new_champion.version_id)[-1]
     # the decision is final at the last partial step (50 %), compared with the champion in the same windows
     assert promoted["event"] == "promoted" and "rollout completed: step 50% passed" in promoted["reason"], promoted
-    new_variant = variant_name(new_champion.version_id)
     assert serving.describe(endpoint) == {new_variant: 100.0}
     configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
     assert list(variants) == [new_variant]
     assert len(configs) == 1 and models == list(variants.values()), (configs, models)
+    current = aws_standin.client("sagemaker").describe_endpoint(EndpointName=endpoint)
+    assert "ShadowProductionVariants" not in current
     job_names = spec.model.replace("_", "-")  # training jobs are named after the model, in SageMaker's characters
     jobs = aws_standin.client("sagemaker").list_training_jobs(NameContains=job_names)["TrainingJobSummaries"]
     assert [j["TrainingJobStatus"] for j in jobs] == ["Completed"] * 3, "each run trained in a SageMaker job"
-
-
-def test_a_candidate_shadows_the_champion_on_sagemaker_then_is_rolled_out(
-    aws_dags_folder: Path, aws_standin, snowflake_sales: int, sagemaker_metrics
-) -> None:
-    from airflow_mlprovider.backends import serving_for, store_for
-    from airflow_mlprovider.operators.serving import variant_name
-    from airflow_mlprovider.registry.store import ModelRegistry
-    from airflow_mlprovider.spec import load_spec_file
-
-    spec = load_spec_file(aws_dags_folder / f"{MODEL}.model.yaml")
-    registry, serving = ModelRegistry(store_for(spec), spec.model_root), serving_for(spec)
-    endpoint = spec.serving.endpoint
-
-    # 1. The first model: nothing to shadow, it is finalized at 100 % at once.
-    first = _run(aws_dags_folder, 1, 3, aws_standin, shadow=SHADOW)
-    assert first["state"] == "success" and first["shadow.shadow"] == "success", first
-    champion = variant_name(registry.champion().version_id)
-    assert sagemaker_metrics.mirrored_to == set()
-
-    # 2. A better model, as reliable as the champion: mirrored, judged (errors from CloudWatch, predictions from
-    # both variants' data capture: the example captures 10 %), then rolled out and finalized.
-    run = _run_dag(aws_dags_folder, 2, 200, aws_standin, shadow=SHADOW)
-    second = {"state": str(run.state), **states(run)}
-    assert second["state"] == "success", second
-    [shadow_task] = [ti for ti in run.get_task_instances() if ti.task_id == "shadow.shadow"]
-    verdict = shadow_task.xcom_pull(task_ids="shadow.shadow")
-    assert verdict["figures"]["pairs"] > 0 and verdict["figures"]["mean_abs_difference"] == 0.0, verdict
-    assert second["promote.health_check"] == second["shadow.shadow"] == second["rollout.finalize"] == "success", second
-    new_champion = registry.champion()
-    candidate = variant_name(new_champion.version_id)
-    assert candidate != champion and sagemaker_metrics.mirrored_to == {candidate}
-    assert registry.events(new_champion.version_id)[-1]["event"] == "promoted"
-    assert serving.describe(endpoint) == {candidate: 100.0}
-    configs, models, variants = _sagemaker_resources(aws_standin, endpoint)
-    assert list(variants) == [candidate]
-    assert len(configs) == 1 and models == list(variants.values()), (configs, models)
-    current = aws_standin.client("sagemaker").describe_endpoint(EndpointName=endpoint)
-    assert "ShadowProductionVariants" not in current
