@@ -30,8 +30,8 @@ def sales_frame() -> Any:
         n = len(days)
         promo = rng.random(n) < 0.15
         price = np.round(level / 20 * (1 - 0.2 * promo) * rng.normal(1.0, 0.03, n), 2)
-        season = 1 + 0.3 * np.sin(2 * np.pi * (days.dayofyear.to_numpy() - 80) / 365.25)
-        weekend = np.where(days.dayofweek.to_numpy() >= 5, 1.3, 1.0)
+        season = 1 + 0.3 * np.sin(2 * np.pi * (days.day_of_year.to_numpy() - 80) / 365.25)
+        weekend = np.where(days.day_of_week.to_numpy() >= 5, 1.3, 1.0)
         trend = 1 + 0.1 * np.arange(n) / n
         expected = level * season * weekend * trend * (1 + 0.5 * promo) * (level / 20 / price) ** 0.8
         units = np.maximum(0, np.round(expected + rng.normal(0, 0.08 * level, n))).astype("int64")

@@ -23,8 +23,8 @@ def features(rows):
             "store": rows["store"].astype(str),
             "price": rows["price"].astype(float),
             "promo": rows["promo"].astype(int),
-            "day_of_week": day.dt.dayofweek,
-            "day_of_year": day.dt.dayofyear,
+            "day_of_week": day.dt.day_of_week,
+            "day_of_year": day.dt.day_of_year,
         }
     )
 
