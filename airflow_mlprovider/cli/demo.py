@@ -240,6 +240,9 @@ def run(args: argparse.Namespace) -> int:
             "api": {"host": "127.0.0.1", "port": str(args.port)},
             "api_auth": {"jwt_secret": secret_file.read_text().strip()},
             "dag_processor": {"refresh_interval": "30"},
+            # a restarted scheduler resets the tasks its dead predecessor was running within a minute (the old
+            # job is stale after scheduler_health_check_threshold, 30 s), not after the default 300 s
+            "scheduler": {"orphaned_tasks_check_interval": "30"},
         })
         token = secrets.token_urlsafe(24)
         endpoint_url = f"http://127.0.0.1:{args.endpoint_port}"
