@@ -45,7 +45,12 @@ def _missing_sysdeps() -> str | None:
 
 
 _MISSING = _missing_sysdeps()
-pytestmark = pytest.mark.skipif(_MISSING is not None, reason=f"needs PostgreSQL and Redis servers: {_MISSING}")
+pytestmark = [
+    pytest.mark.skipif(_MISSING is not None, reason=f"needs PostgreSQL and Redis servers: {_MISSING}"),
+    # a whole Airflow deployment, like the demo's: one at a time on one xdist worker (--dist loadgroup), not two
+    # stacks fighting for two cores
+    pytest.mark.xdist_group("demo"),
+]
 
 MODEL = "demand_forecast"
 WORKERS = ("worker-a", "worker-b")

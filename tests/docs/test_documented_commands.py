@@ -60,6 +60,7 @@ def test_benchmarks_exist_and_compile() -> None:
         py_compile.compile(str(REPO / script), doraise=True)
 
 
+@pytest.mark.xdist_group("demo")  # a whole Airflow deployment: one at a time (see tests/integration/test_demo.py)
 def test_make_demo_becomes_ready_prints_its_ports_and_stops_clean(clone) -> None:
     recipe = re.search(r"^demo:.*\n\t(.+)$", (REPO / "Makefile").read_text(), re.M).group(1)
     assert recipe == "$(BIN)/mlprovider demo --specs dag_specs"
