@@ -174,7 +174,8 @@ def summarize(outcomes: list[RolloutOutcome], rng: np.random.Generator) -> dict[
     back = [o for o in outcomes if o.rolled_back]
     done = [o for o in outcomes if o.action == "complete"]
     waiting = [o for o in outcomes if o.action == "wait"]
-    advanced = sum(o.action == "complete" or o.last_step > 0 for o in outcomes if not o.rolled_back)
+    # advanced: ever held a step above the first (a retreat later does not undo it), or completed
+    advanced = sum(o.action == "complete" or o.highest_step > 0 for o in outcomes if not o.rolled_back)
     requests = np.array([o.candidate_requests for o in back]) if back else np.array([np.nan])
     estimates = [o.expected_wait_s for o in waiting if o.expected_wait_s is not None]
     minutes = np.array([o.duration_s for o in done]) / 60
@@ -193,6 +194,7 @@ def summarize(outcomes: list[RolloutOutcome], rng: np.random.Generator) -> dict[
         "advanced_rate": advanced / n,
         "advanced_se": rate_se(advanced, n),
         "waiting_rate": len(waiting) / n,
+        "retreat_rate": sum(o.retreats > 0 for o in outcomes) / n,
         "req_mean": float(np.mean(requests)),
         "req_se": float(np.std(requests) / np.sqrt(len(requests))),
         "minutes_to_100": float(np.median(minutes)) if len(minutes) else math.nan,
@@ -273,6 +275,8 @@ def main() -> None:
             healthy[1] += r["n"]
             if r["blamed"]:
                 print(f"        {'':<44} rolled back by: " + ", ".join(f"{k} {v}" for k, v in sorted(r["blamed"].items())))
+        if r["retreat_rate"]:
+            print(f"        {'':<44} went back a step at least once: {r['retreat_rate']:.1%}")
         if math.isfinite(r["estimate_h"]):
             print(f"        {'':<44} still waiting: {r['waiting_rate']:.0%}, median estimate of the time still "
                   f"needed {r['estimate_h']:.1f} h")

@@ -1,10 +1,10 @@
 """The rollout task: shift traffic to the candidate step by step, deferring between checks, then branch.
 
 execute() starts (or, after a retry, resumes at the step the endpoint shows) and defers to RolloutTrigger;
-execute_complete() applies the trigger's decision: advance -> next weight and defer again; complete ->
-run the finalize task; rollback -> candidate to 0 % at once, run the rollback task. The branch not taken is
-skipped the way Airflow's own branch operators do it (BranchMixIn.do_branch), so clearing a task keeps the
-choice. Every weight change carries the deploy's fence generation: once finalize or rollback have fenced,
+execute_complete() applies the trigger's decision: advance (retreat) -> the next (previous) step's weight and defer
+again; complete -> run the finalize task; rollback -> candidate to 0 % at once, run the rollback task. The
+branch not taken is skipped the way Airflow's own branch operators do it (BranchMixIn.do_branch), so clearing a
+task keeps the choice. Every weight change carries the deploy's fence generation: once finalize or rollback have fenced,
 a stale attempt of this task can no longer move traffic. On SageMaker with `deferrable`, a weight change
 defers to the endpoint's trigger too; its event brings the decision back to execute_complete, which carries on.
 """
@@ -122,10 +122,10 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
             self.announce(self.model, "rollout.limit", f"{self.candidate} at {event['weight']:g} %: {event['reason']}",
                           alert=True)
             self._defer(self.policy, RolloutState.from_dict(event["state"]), event["announced"])
-        if action == "advance":
+        if action in ("advance", "retreat"):  # a new step: its weight, a new window, the evidence carried
             self._shift(event, event["weight"])
-            self.announce(self.model, "rollout.advance", f"{self.candidate} -> {event['weight']:g} %: {event['reason']}")
-            self._record(context, "advance", event["weight"], event["reason"], event.get("stats"))
+            self.announce(self.model, f"rollout.{action}", f"{self.candidate} -> {event['weight']:g} %: {event['reason']}")
+            self._record(context, action, event["weight"], event["reason"], event.get("stats"))
             self._defer(self.policy, RolloutState.from_dict(event["state"]), event.get("announced", []))
         if action == "rollback":
             self._shift(event, 0.0)  # stop the candidate's traffic now; the rollback task removes it
@@ -134,7 +134,7 @@ class RolloutOperator(EndpointOperator, BranchMixIn):
         if action == "complete":
             self.announce(self.model, "rollout.complete", f"{self.candidate} passed every step: {event['reason']}")
             return self._conclude(context, event)
-        raise AirflowException(f"unknown rollout event {action!r} (allowed: advance, complete, rollback)")
+        raise AirflowException(f"unknown rollout event {action!r} (allowed: advance, retreat, complete, rollback)")
 
     def _shift(self, event: dict[str, Any], weight: float) -> None:
         """Route `weight` % to the candidate; a SageMaker change under way defers, resuming with `event`."""

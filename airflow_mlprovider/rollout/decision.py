@@ -1,4 +1,4 @@
-"""decide(): one check of a rollout, from the window's counts to advance / wait / rollback / complete."""
+"""decide(): one check of a rollout, from the window's counts to advance / retreat / wait / rollback / complete."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ _FIELDS = ("requests", "errors_5xx", "errors_4xx")
 class Decision:
     """What to do now, the candidate weight to set, why (a sentence with the numbers), and the state to carry."""
 
-    action: Literal["advance", "wait", "rollback", "complete"]
+    action: Literal["advance", "retreat", "wait", "rollback", "complete"]
     weight: float
     reason: str
     stats: dict
@@ -142,7 +142,6 @@ def decide(
                                        float(ev.get("log_lr", 0.0)))
     log_lr = sequential.allocated_log_lr(class_log_lr, shares, allocation)
     rollback_at = math.log(1 / policy.significance)
-    accept_at = math.log(1 - policy.power)
     # With a tolerance the question is absolute (the candidate's rate against the champion's plus the tolerance):
     # a negligible champion rate says nothing about it, and error-free requests prove it directly.
     negligible = {} if tolerant else {
@@ -154,7 +153,6 @@ def decide(
         rollback_threshold=round(rollback_at, 4),
         acceptance_log_lr={c: round(v, 4) for c, v in total_acc.items()},
         negligible_log_lr={c: round(v, 4) for c, v in negligible.items()},
-        acceptance_threshold=round(accept_at, 4),
         guardrails={c: window[c][2] for c in shares if c not in ERROR_CLASSES},
     )
     evidence = {  # this window stays open: the guardrails' evidence of it is recomputed next check
@@ -177,42 +175,67 @@ def decide(
                   f"(alpha {policy.significance:.0%}) -> roll back")
         return _rollback(waiting, reason, stats)
 
-    unproven = [c for c in shares if not _proven(c, total_acc[c], negligible.get(c), accept_at, window[c][2],
-                                                   any(done_llr[c]))]
-    last = state.step_index >= len(policy.steps) - 2
-    needed = planning.step_min_requests(policy, state.step_index)
-    if cand.requests >= needed and not unproven:
-        passed = (f"step {step_pct}% passed: {_compare('5xx', pooled_cand, pooled_champ)}; no increase of "
-                  f"{sequential.DETECTABLE_RATIO:g}x or more (power {policy.power:.0%})")
-        if last:
-            return Decision("complete", 100.0, f"{passed} -> complete", stats, replace(waiting, weight=100.0))
-        nxt = state.step_index + 1
-        advanced = RolloutState(
-            step_index=nxt,
-            weight=float(policy.steps[nxt]),
-            started_at=state.started_at,
-            step_started_at=now,
-            evidence={
-                "llr": total_llr,
-                "accept": {c: total_acc[c] for c in summed},
-                "done": {"candidate": pooled_cand.dump(), "champion": pooled_champ.dump()},
-                "seen": {"candidate": [0, 0, 0], "champion": [0, 0, 0]},
-                "allocation": allocation,
-                "class_log_lr": class_log_lr,
-                "log_lr": log_lr,
-            },
-        )
-        return Decision("advance", advanced.weight, f"{passed} -> advance to {policy.steps[nxt]}%", stats, advanced)
+    def unproven_at(bar: float) -> list[str]:
+        return [c for c in shares
+                if not _proven(c, total_acc[c], negligible.get(c), bar, window[c][2], any(done_llr[c]))]
 
-    expected = _expected_wait_s(policy, needed, unproven, total_acc, negligible, accept_at, cand, champ,
+    index = state.step_index
+    carried = {  # the evidence a new step's window starts from: everything judged so far
+        "llr": total_llr,
+        "accept": {c: total_acc[c] for c in summed},
+        "done": {"candidate": pooled_cand.dump(), "champion": pooled_champ.dump()},
+        "seen": {"candidate": [0, 0, 0], "champion": [0, 0, 0]},
+        "allocation": allocation,
+        "class_log_lr": class_log_lr,
+        "log_lr": log_lr,
+    }
+    if index > 0:
+        # The weight follows the evidence: a candidate whose evidence no longer earns the step below the one it
+        # holds goes back to it (one step of slack, so that a healthy candidate's noise rarely moves it).
+        behind = unproven_at(policy.acceptance_bar(index - 1))
+        if behind:
+            back = policy.steps[index - 1]
+            reason = (f"step {step_pct}%: {_judged(behind[0], window, pooled_cand, pooled_champ)}: the evidence "
+                      f"(acceptance log-LR {total_acc[behind[0]]:.2f} > {policy.acceptance_bar(index - 1):.2f}) no "
+                      f"longer earns a step above {back}% -> back to {back}%")
+            return Decision("retreat", float(back), reason, stats, _at_step(policy, state, index - 1, now, carried))
+
+    bar = policy.acceptance_bar(index + 1)
+    stats["acceptance_threshold"] = round(bar, 4)  # this step's share of log(1 - power): see acceptance_bar
+    unproven = unproven_at(bar)
+    last = index >= len(policy.steps) - 2
+    needed = planning.step_min_requests(policy, index)
+    if cand.requests >= needed and not unproven:
+        passed = (f"step {step_pct}% passed: {_compare('5xx', pooled_cand, pooled_champ)}; the evidence against an "
+                  f"increase of {sequential.DETECTABLE_RATIO:g}x or more reached the step's bar ({bar:.2f})")
+        if last:
+            passed += f" (power {policy.power:.0%})"
+            return Decision("complete", 100.0, f"{passed} -> complete", stats, replace(waiting, weight=100.0))
+        advanced = _at_step(policy, state, index + 1, now, carried)
+        return Decision("advance", advanced.weight, f"{passed} -> advance to {policy.steps[index + 1]}%", stats,
+                        advanced)
+
+    expected = _expected_wait_s(policy, needed, unproven, total_acc, negligible, bar, cand, champ,
                                 step_elapsed, pooled_champ)
     if cand.requests < needed:
         note = f"{cand.requests:,} of {needed:,} candidate requests needed in this step"
-    elif unproven[0] in ERROR_CLASSES:
-        note = f"{_compare(unproven[0], pooled_cand, pooled_champ)}: not yet enough evidence either way"
     else:
-        note = f"{window[unproven[0]][2] or unproven[0]}: not yet enough evidence either way"
+        note = f"{_judged(unproven[0], window, pooled_cand, pooled_champ)}: not yet enough evidence either way"
     return _timeout_or_wait(policy, waiting, stats, note, elapsed, step_elapsed, step_pct, expected)
+
+
+def _at_step(policy: RolloutPolicy, state: RolloutState, index: int, now: float, evidence: dict) -> RolloutState:
+    """The state of a new window at steps[index] (after an advance or a retreat), carrying the evidence."""
+    return RolloutState(step_index=index, weight=float(policy.steps[index]), started_at=state.started_at,
+                        step_started_at=now, evidence=evidence)
+
+
+def _judged(check: str, window: dict[str, tuple[list[float], float, str | None]], cand: _Counts,
+            champ: _Counts) -> str:
+    """What a check saw, for a reason: an error class's rates over the rollout, a guardrail's summary."""
+    if check in ERROR_CLASSES:
+        return _compare(check, cand, champ)
+    return window[check][2] or check
 
 
 def _window_evidence(
@@ -253,27 +276,27 @@ def _window_evidence(
     return out
 
 
-def _proven(check: str, acceptance: float, negligible: float | None, accept_at: float, summary: str | None,
+def _proven(check: str, acceptance: float, negligible: float | None, bar: float, summary: str | None,
             judged_before: bool) -> bool:
-    """Whether a check lets the step advance: its acceptance reached log(beta); for an error class also when
-    the champion's rate of it is shown negligible; a guardrail that never had data does not hold a step."""
-    if acceptance <= accept_at:
+    """Whether a check has earned `bar` (RolloutPolicy.acceptance_bar): its acceptance is at or below it; for an
+    error class also when the champion's rate of it is shown negligible to that bar; a guardrail that never had
+    data does not hold a step."""
+    if acceptance <= bar:
         return True
     if check in ERROR_CLASSES:
-        return negligible is not None and negligible <= accept_at
+        return negligible is not None and negligible <= bar
     return summary is None and not judged_before
 
 
 def _expected_wait_s(
     policy: RolloutPolicy, needed_requests: int, unproven: list[str], acceptance: dict[str, float], negligible: dict[str, float],
-    accept_at: float, cand: _Counts, champ: _Counts, step_elapsed: float, pooled_champ: _Counts,
+    bar: float, cand: _Counts, champ: _Counts, step_elapsed: float, pooled_champ: _Counts,
 ) -> float | None:
     """Seconds this step is expected to need at the traffic seen in it, if the candidate is as good as the
     champion; None while no traffic has been seen (nothing to extrapolate from)."""
     if step_elapsed <= 0 or cand.requests == 0:
         return None
     cand_rate, champ_rate = cand.requests / step_elapsed, champ.requests / step_elapsed
-    beta = 1 - policy.power
     needed = [max(0, needed_requests - cand.requests) / cand_rate]
     for c in unproven:
         if c not in ERROR_CLASSES:
@@ -281,8 +304,8 @@ def _expected_wait_s(
         rate = sequential.smoothed_rate(pooled_champ.errors[c], pooled_champ.requests)
         share = cand.requests / (cand.requests + champ.requests)
         relative = planning.candidate_requests_to_accept(
-            rate, policy.max_error_rate_increase, share, beta, acceptance[c] - accept_at) / cand_rate
-        shown = (planning.champion_requests_to_negligible(rate, beta, negligible[c] - accept_at) / champ_rate
+            rate, policy.max_error_rate_increase, share, acceptance[c] - bar) / cand_rate
+        shown = (planning.champion_requests_to_negligible(rate, negligible[c] - bar) / champ_rate
                  if champ_rate and c in negligible else math.inf)
         needed.append(min(relative, shown))
     wait = max(needed)

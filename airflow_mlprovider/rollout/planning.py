@@ -14,21 +14,18 @@ from airflow_mlprovider.rollout.policy import RolloutPolicy
 TYPICAL_ERROR_RATES: Mapping[str, float] = {"5xx": 0.01, "4xx": 0.0}
 
 
-def candidate_requests_to_accept(error_rate: float, tolerance: float, share: float, beta: float,
-                                 distance: float | None = None) -> float:
+def candidate_requests_to_accept(error_rate: float, tolerance: float, share: float, distance: float) -> float:
     """Candidate requests a healthy candidate (same rate as the champion, `share` of the traffic) needs for the
-    acceptance of one error class to move `distance` nats down (default: from 0 to log(beta)); inf if it
-    never gets there."""
+    acceptance of one error class to move `distance` nats down; inf if it never gets there."""
     drift = sequential.acceptance_drift(error_rate, tolerance, share)
-    need = math.log(1 / beta) if distance is None else distance
-    return need / -drift if drift < 0 else math.inf
+    return max(0.0, distance) / -drift if drift < 0 else math.inf
 
 
-def champion_requests_to_negligible(error_rate: float, beta: float, distance: float | None = None) -> float:
-    """Champion requests that show a class negligible (see sequential.NEGLIGIBLE_RATE); inf if it is not."""
+def champion_requests_to_negligible(error_rate: float, distance: float) -> float:
+    """Champion requests that move the negligible test (see sequential.NEGLIGIBLE_RATE) `distance` nats down;
+    inf if the class is not negligible."""
     drift = sequential.negligible_drift(error_rate)
-    need = math.log(1 / beta) if distance is None else distance
-    return need / -drift if drift < 0 else math.inf
+    return max(0.0, distance) / -drift if drift < 0 else math.inf
 
 
 def step_min_requests(policy: RolloutPolicy, index: int) -> int:
@@ -64,12 +61,15 @@ def plan_rollout(
     """Can the policy's limits be met at `requests_per_s` (the endpoint's total traffic) when the champion
     errs at `error_rates` ({"5xx": rate, "4xx": rate}) and the candidate is as good?
 
-    The first step carries the acceptance test (the relative test, or the champion's rate shown negligible,
-    whichever comes first); every later partial step needs step_min_requests. The last step (100 %) is the
-    finalize: the decision is taken before it (docs/rollout.md). Expected values, rounded up to checks.
+    Each partial step must bring every error class's evidence to the bar that holds the next weight
+    (RolloutPolicy.acceptance_bar), by the relative test or by the champion's rate shown negligible, whichever
+    comes first; both accumulate over the rollout, as in decide(). It also needs step_min_requests. The last
+    step (100 %) is the finalize: the decision is taken before it (docs/rollout.md). Expected values, rounded
+    up to checks.
     """
-    beta = 1 - policy.power
     partial = policy.steps[:-1]
+    relative = {c: 0.0 for c in error_rates}  # nats of acceptance evidence gathered so far, per class
+    negligible = {c: 0.0 for c in error_rates}
     step_s = []
     for index, percent in enumerate(partial):
         share = percent / 100
@@ -78,13 +78,17 @@ def plan_rollout(
             step_s.append(math.inf)
             continue
         needed = step_min_requests(policy, index) / candidate_rate
-        if index == 0:
-            for rate in error_rates.values():
-                relative = candidate_requests_to_accept(rate, policy.max_error_rate_increase, share, beta) / candidate_rate
-                negligible = champion_requests_to_negligible(rate, beta) / champion_rate
-                needed = max(needed, min(relative, negligible))
-        step_s.append(policy.check_interval_s * math.ceil(needed / policy.check_interval_s) if math.isfinite(needed)
-                      else math.inf)
+        bar = -policy.acceptance_bar(index + 1)
+        speed = {}  # nats per second of each route, per class
+        for c, rate in error_rates.items():
+            speed[c] = (max(0.0, -sequential.acceptance_drift(rate, policy.max_error_rate_increase, share)) * candidate_rate,
+                        max(0.0, -sequential.negligible_drift(rate)) * champion_rate)
+            needed = max(needed, min(_seconds(bar - relative[c], speed[c][0]), _seconds(bar - negligible[c], speed[c][1])))
+        seconds = policy.check_interval_s * math.ceil(needed / policy.check_interval_s) if math.isfinite(needed) else math.inf
+        step_s.append(seconds)
+        for c, (by_relative, by_negligible) in speed.items():
+            relative[c] += by_relative * seconds
+            negligible[c] += by_negligible * seconds
     problems = [
         f"step {percent}% needs ~{duration(s)} at {requests_per_s:g} req/s (step_timeout {duration(policy.step_timeout_s)})"
         for percent, s in zip(partial, step_s) if s > policy.step_timeout_s
@@ -93,6 +97,12 @@ def plan_rollout(
         problems.append(f"the rollout needs ~{duration(sum(step_s))} at {requests_per_s:g} req/s "
                         f"(timeout {duration(policy.timeout_s)})")
     return RolloutPlan(requests_per_s, tuple(step_s), tuple(problems))
+
+
+def _seconds(nats: float, per_second: float) -> float:
+    if nats <= 0:
+        return 0.0
+    return nats / per_second if per_second > 0 else math.inf
 
 
 def duration(seconds: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from airflow_mlprovider.spec.model import Rollout
@@ -54,6 +55,18 @@ class RolloutPolicy:
             raise ValueError(f"prediction_shift must be positive, got {self.prediction_shift}")
         if self.on_timeout not in ON_TIMEOUT:
             raise ValueError(f"on_timeout must be one of {sorted(ON_TIMEOUT)}, got {self.on_timeout!r}")
+
+    def acceptance_bar(self, index: int) -> float:
+        """The acceptance evidence (the whole rollout's log-likelihood ratio of the detectable increase, see
+        sequential) a candidate must have shown to hold steps[index]; index len(steps) - 1 is 100 %, completion.
+
+        log(1 - power) scaled by log(weight / first weight) / log(100 / first weight): every multiplication of the
+        candidate's share costs the same evidence, the first step costs none and 100 % costs all of it, so the
+        final decision keeps its power while most of the evidence is gathered where traffic comes fastest. A
+        candidate that is really worse by the detectable increase reaches a bar of b < 0 with probability at most
+        exp(b) (Ville), so it rarely gets far; one that slips up a step falls back (decide's retreat)."""
+        first = self.steps[0]
+        return math.log(1 - self.power) * math.log(self.steps[index] / first) / math.log(100 / first) + 0.0  # not -0.0
 
     @classmethod
     def from_spec(cls, rollout: Rollout) -> RolloutPolicy:

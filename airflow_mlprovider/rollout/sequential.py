@@ -16,9 +16,10 @@ martingale under the null: by Ville's inequality it ever reaches 1/alpha with pr
 however often it is looked at.
 
 Acceptance ("not worse", which lets a step advance) is the other side of the same test: the summed log-LR of
-the detectable increase (DETECTABLE_RATIO) falling to log(beta). Under that alternative the inverse ratio is
-a martingale, so a candidate that bad is accepted with probability at most beta, at any base rate and however
-noisy the champion's own rate is (the comparison is the same exact, same-window one).
+the detectable increase (DETECTABLE_RATIO) falling to a bar, log(beta) for completing and a share of it for
+the earlier steps (RolloutPolicy.acceptance_bar). Under that alternative the inverse ratio is a martingale, so
+a candidate that bad completes with probability at most beta, at any base rate and however noisy the champion's
+own rate is (the comparison is the same exact, same-window one).
 
 With a tolerance (max_error_rate_increase) the null is r_c = r_b + tolerance, which conditioning cannot
 reduce to one law: tolerance_llr and tolerance_acceptance_llr let the champion's same-window errors pay for
@@ -112,8 +113,9 @@ def tolerance_acceptance_llr(
     candidate_requests: int, candidate_errors: int, champion_requests: int, champion_errors: int, tolerance: float
 ) -> float:
     """With a tolerance: the acceptance evidence of one window, "the detectable increase" against "within
-    tolerance" (a step may advance once the sum reaches log(beta)). Mirror of tolerance_llr: under the
-    detectable increase, r_c = DETECTABLE_RATIO * (r + tolerance) for any champion rate r,
+    tolerance" (a step may advance once the sum reaches its bar, log(beta) to complete). Mirror of
+    tolerance_llr: under the detectable increase, r_c = DETECTABLE_RATIO * (r + tolerance) for any champion
+    rate r,
 
         x_c * log(k) - (k - 1) * n_c * tolerance - x_b * log(1 + (k - 1) * q)
 

@@ -63,9 +63,11 @@ class RolloutOutcome:
     candidate_errors: int
     duration_s: float  # until complete, rollback or the horizon
     reason: str
-    last_step: int  # the step index reached
+    last_step: int  # the step index at the end
     expected_wait_s: float | None  # the last wait's estimate, if the rollout was still waiting
     check: str | None = None  # for a rollback: the check it is blamed on (5xx, 4xx, latency, prediction, limit)
+    highest_step: int = 0  # the highest step index it ever held (a retreat lowers last_step, not this)
+    retreats: int = 0  # how often it went back a step
 
     @property
     def rolled_back(self) -> bool:
@@ -75,7 +77,7 @@ class RolloutOutcome:
 def simulate_rollout(policy: RolloutPolicy, scenario: Scenario, rng: np.random.Generator) -> RolloutOutcome:
     """One rollout driven by decide(), checked every policy.check_interval_s as the trigger does."""
     state = RolloutState.start(policy, 0.0)
-    now, step, step_started = 0.0, 0, 0.0
+    now, step, step_started, highest, retreats = 0.0, 0, 0.0, 0, 0
     window = _Window()
     served = [0, 0]  # candidate requests and errors (5xx + 4xx) over the whole rollout
     expected = None
@@ -97,13 +99,16 @@ def simulate_rollout(policy: RolloutPolicy, scenario: Scenario, rng: np.random.G
         decision = decide(policy, state, window.counts("champion"), window.counts("candidate"), now)
         if decision.action in ("rollback", "complete"):
             return RolloutOutcome(decision.action, served[0], served[1], now, decision.reason, step, None,
-                                  decision.stats.get("rollback_check"))
-        if decision.action == "advance":
+                                  decision.stats.get("rollback_check"), highest, retreats)
+        if decision.action in ("advance", "retreat"):
             window = _Window()
             step, step_started = decision.state.step_index, now
+            highest = max(highest, step)
+            retreats += decision.action == "retreat"
         expected = decision.stats.get("expected_wait_s")
         state = decision.state
-    return RolloutOutcome("wait", served[0], served[1], now, "still waiting at the horizon", step, expected)
+    return RolloutOutcome("wait", served[0], served[1], now, "still waiting at the horizon", step, expected,
+                          highest_step=highest, retreats=retreats)
 
 
 class _Window:

@@ -45,13 +45,15 @@ class RolloutState:
 
     @classmethod
     def resume(cls, policy: RolloutPolicy, weight: float, now: float) -> RolloutState:
-        """After a retry or a lost worker: continue at the highest step not above the weight the endpoint has now,
-        but never at the last (100 %) step.
+        """After a retry or a lost worker: continue at the highest step not above the weight the endpoint has now
+        that a candidate without evidence may hold, never at the last (100 %) step.
 
-        The evidence gathered before is lost, so the step is judged afresh; the clocks restart. At 100 % the
-        champion serves nothing and the candidate is judged against the champion's rate from the earlier steps,
-        which a resumed rollout no longer has: it could never complete there, so it goes back to the step before.
+        The evidence gathered before is lost, so the rollout goes on from none and the clocks restart. decide()
+        lets a candidate hold a step while its evidence earns the step below (RolloutPolicy.acceptance_bar); with
+        none that is at most the second step, where it would otherwise be sent back at the first check. At 100 %
+        the champion serves nothing, so nothing there could be compared in the same window.
         """
-        highest = max(0, bisect.bisect_right(policy.steps, weight) - 1)
-        index = min(highest, len(policy.steps) - 2)
+        index = min(max(0, bisect.bisect_right(policy.steps, weight) - 1), len(policy.steps) - 2)
+        while index > 0 and policy.acceptance_bar(index - 1) < 0:
+            index -= 1
         return cls(step_index=index, weight=float(policy.steps[index]), started_at=now, step_started_at=now)

@@ -1,7 +1,7 @@
 """The rollout's waiting part: check the endpoint's traffic every check_interval until a decision is due.
 
 Runs in the triggerer (no worker slot is held while a rollout waits). It yields ONE event, when `decide()`
-says advance, complete or rollback; waits are only logged, except the first wait past a limit
+says advance, retreat, complete or rollback; waits are only logged, except the first wait past a limit
 (`step_timeout` of a step, or `timeout`) under `on_timeout: wait`, which comes out as a `wait` event so that the
 operator can notify how long the rollout expects to need, then waits again. Serializes to JSON-safe kwargs: the resolved
 policy, the variant names, the rollout state and where the metrics come from (connection ids).

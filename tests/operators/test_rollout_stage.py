@@ -290,13 +290,19 @@ def test_a_retry_resumes_at_the_step_the_endpoint_is_at(tmp_path: Path) -> None:
     assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 50.0, deployed["candidate"]: 50.0}
 
 
-def test_an_advance_event_shifts_traffic_and_defers_again(tmp_path: Path) -> None:
-    rollout, endpoint, deployed = deployed_endpoint(tmp_path, 10)
-    state = RolloutState(step_index=1, weight=50.0, started_at=time.time(), step_started_at=time.time())
-    event = {"action": "advance", "weight": 50.0, "reason": "ok", "stats": {}, "state": state.to_dict()}
+@pytest.mark.parametrize(("action", "before", "index", "after"), [("advance", 10, 1, 50.0), ("retreat", 50, 0, 10.0)])
+def test_an_advance_or_retreat_event_shifts_traffic_announces_it_and_defers_again(
+    tmp_path: Path, action: str, before: float, index: int, after: float
+) -> None:
+    rollout, endpoint, deployed = deployed_endpoint(tmp_path, before)
+    announced: list[str] = []
+    rollout.announce = lambda model, event, message, alert=False: announced.append(event)
+    state = RolloutState(step_index=index, weight=after, started_at=time.time(), step_started_at=time.time())
+    event = {"action": action, "weight": after, "reason": "ok", "stats": {}, "state": state.to_dict()}
     with pytest.raises(TaskDeferred) as deferred:
         rollout.execute_complete({"ti": FakeTI({}), "run_id": "r"}, event)
-    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 50.0, deployed["candidate"]: 50.0}
+    assert endpoint.describe(ENDPOINT) == {deployed["champion"]: 100 - after, deployed["candidate"]: after}
+    assert announced == [f"rollout.{action}"]
     assert deferred.value.trigger.serialize()[1]["state"] == state.to_dict()
 
 
@@ -309,7 +315,7 @@ def test_rollout_refuses_an_endpoint_without_its_variants(tmp_path: Path) -> Non
 
 def test_an_unknown_event_fails_clearly(tmp_path: Path) -> None:
     rollout, endpoint, deployed = deployed_endpoint(tmp_path, 10)
-    with pytest.raises(Exception, match="unknown rollout event 'pause' \\(allowed: advance, complete, rollback\\)"):
+    with pytest.raises(Exception, match="unknown rollout event 'pause' \\(allowed: advance, retreat, complete, rollback\\)"):
         rollout.execute_complete({"ti": FakeTI({}), "run_id": "r"}, {"action": "pause"})
 
 

@@ -140,10 +140,48 @@ def test_a_doubling_of_rare_errors_does_not_pass_as_not_worse():
 
 
 def test_the_decision_is_final_at_the_last_partial_step():
-    state = RolloutState.resume(POLICY, 50, now=0)
-    done = check(state, counts(20_000, 200), counts(20_000, 180), now=300)
+    state = RolloutState(step_index=2, weight=50, started_at=0, step_started_at=0)
+    done = check(state, counts(25_000, 250), counts(25_000, 225), now=300)
     assert done.action == "complete" and done.weight == 100
-    assert "step 50% passed" in done.reason
+    assert "step 50% passed" in done.reason and "(power 98%)" in done.reason
+
+
+def test_each_step_needs_its_share_of_the_evidence_and_completing_needs_all_of_it():
+    # Acceptance evidence (log-LR of 1.5x) of about -2.6: past the bar that holds 25 % (-2.10), short of the whole
+    # log(1 - power) (-3.91) that completing needs.
+    state = RolloutState.start(POLICY, 0)
+    passed = check(state, counts(57_000, 570), counts(3000, 30), now=600)
+    assert passed.action == "advance", passed.reason
+    assert POLICY.acceptance_bar(3) < passed.stats["acceptance_log_lr"]["5xx"] <= POLICY.acceptance_bar(1)
+    assert passed.stats["acceptance_threshold"] == pytest.approx(POLICY.acceptance_bar(1), abs=1e-4)
+    last = RolloutState(step_index=2, weight=50, started_at=0, step_started_at=600, evidence=passed.state.evidence)
+    short = check(last, counts(0), counts(0), now=605)
+    assert short.action == "wait" and short.stats["acceptance_threshold"] == pytest.approx(POLICY.acceptance_bar(3),
+                                                                                           abs=1e-4)
+
+
+def test_a_candidate_whose_evidence_falls_behind_goes_back_a_step():
+    advanced = check(RolloutState.start(POLICY, 0), counts(57_000, 570), counts(3000, 30), now=600)
+    assert advanced.action == "advance" and advanced.weight == 25
+    # At 25 % it errs 2.6x as often as the champion: before the rollback test is sure, its evidence (above 0) no
+    # longer earns more than 5 %: back to 5 % (its evidence carried, a new window), still watched.
+    behind = check(advanced.state, counts(3000, 30), counts(1000, 26), now=640)
+    assert behind.action == "retreat" and behind.weight == 5, behind.reason
+    assert behind.stats["acceptance_log_lr"]["5xx"] > POLICY.acceptance_bar(0)
+    assert "no longer earns a step above 5% -> back to 5%" in behind.reason
+    assert (behind.state.step_index, behind.state.step_started_at) == (0, 640)
+    assert behind.state.evidence["done"]["candidate"] == [4000, 56, 0]
+    assert behind.state.evidence["seen"]["candidate"] == [0, 0, 0]
+    # At the first step there is nowhere to go back to: it waits (or is rolled back).
+    first = check(RolloutState.start(POLICY, 0), counts(3000, 30), counts(1000, 26), now=40)
+    assert first.action in ("wait", "rollback")
+
+
+def test_a_healthy_candidate_keeps_its_step_through_noise():
+    advanced = check(RolloutState.start(POLICY, 0), counts(57_000, 570), counts(3000, 30), now=600)
+    # More errors than the champion at 25 % (1.6 % vs 1 %), but the evidence is still below 0: it keeps 25 %.
+    noisy = check(advanced.state, counts(3000, 30), counts(1000, 16), now=640)
+    assert noisy.action == "wait" and noisy.weight == 25, noisy.reason
 
 
 def test_a_shared_outage_at_the_last_partial_step_is_no_evidence_against_the_candidate():
@@ -199,7 +237,7 @@ def test_by_default_a_limit_keeps_waiting_and_says_how_long_it_expects():
 
 
 def test_overall_timeout_rolls_back_when_asked_to():
-    state = RolloutState(step_index=2, weight=50, started_at=0, step_started_at=POLICY.timeout_s - 60)
+    state = RolloutState(step_index=0, weight=5, started_at=0, step_started_at=POLICY.timeout_s - 60)
     decision = check(state, counts(0), counts(0), now=POLICY.timeout_s, policy=ROLLBACK_ON_TIMEOUT)
     assert decision.action == "rollback" and "timeout" in decision.reason
 
@@ -264,16 +302,22 @@ def test_a_guardrail_without_data_does_not_hold_a_step():
     assert decision.action == "advance"
 
 
-def test_resume_picks_the_step_of_the_current_weight():
+def test_resume_picks_the_step_of_the_current_weight_that_no_evidence_can_hold():
     assert RolloutState.resume(POLICY, 25, now=7).step_index == 1
     assert RolloutState.resume(POLICY, 30, now=7).step_index == 1
     assert RolloutState.resume(POLICY, 0, now=7).step_index == 0
-    # At 100 % the evidence that held the champion's rate is gone: back to the step before, to measure it again.
-    resumed = RolloutState.resume(POLICY, 100, now=7)
-    assert (resumed.step_index, resumed.weight, resumed.step_started_at) == (2, 50, 7)
+    # The evidence is lost: a candidate without any holds at most the second step (decide() would send it back
+    # from a higher one at its first check), and at 100 % nothing can be compared in the same window.
+    for weight in (50, 100):
+        resumed = RolloutState.resume(POLICY, weight, now=7)
+        assert (resumed.step_index, resumed.weight, resumed.step_started_at) == (1, 25, 7)
+    two_steps = RolloutPolicy(**{**POLICY.__dict__, "steps": (10, 100)})
+    assert RolloutState.resume(two_steps, 100, now=7).step_index == 0
 
 
 def test_a_rollout_resumed_at_100_percent_can_complete():
     state = RolloutState.resume(POLICY, 100, now=0)
-    done = check(state, counts(20_000, 200), counts(20_000, 190), now=300)
+    moved = check(state, counts(21_000, 210), counts(7000, 56), now=300)
+    assert moved.action == "advance" and moved.weight == 50, moved.reason
+    done = check(moved.state, counts(20_000, 200), counts(20_000, 180), now=600)
     assert done.action == "complete" and done.weight == 100

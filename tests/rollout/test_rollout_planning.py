@@ -16,10 +16,11 @@ POLICY = RolloutPolicy.from_spec(Rollout())
 def test_a_busy_endpoint_can_meet_the_default_limits():
     plan = plan_rollout(POLICY, 100.0, {"5xx": 0.01, "4xx": 0.0})
     assert plan.feasible and plan.problems == ()
-    # The first step carries the acceptance test (~3,400 candidate requests at 5 req/s); later steps min_requests.
-    assert 8 * 60 < plan.step_s[0] < 14 * 60
-    assert plan.step_s[1:] == (10.0, 10.0)
+    # Each step gathers its share of the evidence (the first ~2,400 candidate requests at 5 req/s, the next
+    # ~1,300 at 25 req/s); all three together what a 1.5x increase's exclusion at power 98 % needs.
     assert len(plan.step_s) == len(POLICY.steps) - 1
+    assert 6 * 60 < plan.step_s[0] < 10 * 60
+    assert all(30 <= s <= 2 * 60 for s in plan.step_s[1:])
 
 
 def test_one_request_per_second_cannot_meet_them_and_says_which_step():
@@ -44,6 +45,16 @@ def test_rarer_errors_need_proportionally_more_requests_to_prove_the_same_ratio(
 def test_a_service_without_errors_is_quick():
     plan = plan_rollout(POLICY, 100.0, {"5xx": 0.0, "4xx": 0.0})
     assert plan.feasible and plan.step_s[0] < 5 * 60
+
+
+def test_the_steps_share_the_acceptance_evidence_by_the_traffic_they_multiply():
+    bars = [POLICY.acceptance_bar(i) for i in range(len(POLICY.steps))]
+    assert bars[0] == 0 and bars[-1] == pytest.approx(math.log(1 - POLICY.power))
+    assert bars == sorted(bars, reverse=True)
+    # 5 -> 25 % multiplies the share by 5, 5 -> 100 % by 20: the first move costs log 5 / log 20 of the evidence.
+    assert bars[1] / bars[-1] == pytest.approx(math.log(5) / math.log(20))
+    single = RolloutPolicy(**{**POLICY.__dict__, "steps": (50, 100)})
+    assert single.acceptance_bar(1) == pytest.approx(math.log(1 - POLICY.power))
 
 
 def test_the_last_partial_step_waits_for_min_requests_at_full_traffic():

@@ -42,6 +42,9 @@ def test_any_counts_give_a_valid_decision(checks_):
             assert decision.weight == 0 and decision.state.weight == 0
         if decision.action == "wait":
             assert decision.weight == before.weight
+        if decision.action == "retreat":
+            assert decision.state.step_index == before.step_index - 1 >= 0
+            assert decision.weight == POLICY.steps[decision.state.step_index]
         if decision.action in ("advance", "complete"):
             assert candidate.requests >= POLICY.min_requests
         json.loads(json.dumps(decision.stats, allow_nan=False))
@@ -71,4 +74,6 @@ def test_resume_continues_at_the_highest_partial_step_not_above_the_weight(weigh
     state = RolloutState.resume(POLICY, weight, now=5.0)
     assert POLICY.steps[state.step_index] == state.weight < 100
     assert state.weight <= max(weight, POLICY.steps[0])
-    assert all(s <= state.weight or s > weight for s in POLICY.steps[:-1])
+    # the highest such step that a candidate without evidence may hold (decide() would not send it back)
+    holdable = [s for i, s in enumerate(POLICY.steps[:-1]) if i == 0 or POLICY.acceptance_bar(i - 1) >= 0]
+    assert all(s <= state.weight or s > weight for s in holdable)

@@ -6,7 +6,7 @@
   const COLORS = { candidate: "#d9480f", champion: "#1c7ed6", weight: "#4a7bd0", c4: "#f08c00", p4: "#74c0fc",
                    requests: "#4a7bd0", error: "#c4320a", latency: "#7048e8", prediction: "#0b7285" };
   const ACTION_COLORS = { advance: "#16803c", complete: "#16803c", rollback: "#c4320a", start: "#667085",
-                          resume: "#b54708" };
+                          resume: "#b54708", retreat: "#b54708" };
 
   function h(tag, attrs, ...children) {
     const node = document.createElement(tag);
