@@ -11,8 +11,9 @@ Policy = the spec's rollout defaults (plus the guardrail under test in the guard
 - traffic-outage: no traffic at all for 1-3 hours during the first step
 - tolerance: max_error_rate_increase 0.2-1 points, champion at 0 %, 0.1 %, 1 %, 5 % 5xx: healthy, at the tolerance,
   1.5x the tolerated rate; a shared outage at the last partial step
-- shared-outage: both variants at 20 % 5xx for 2 minutes from the start of each partial step (the last one
-  decides the rollout: there is no judged 100 % step)
+- shared-outage: both variants at 20 % 5xx for 2 minutes, or 50 % for 5 minutes, from the start of each partial
+  step (the last one decides the rollout: there is no judged 100 % step)
+- policies: other step lists (10/50/100, 1/2/5/10/25/50/100), a good and a 1.5x candidate
 - prediction: mean shift of 0 and 0.5 standard deviations at several scales (mean 0, a mean 10^4 x the
   spread, class probabilities), guardrail prediction_shift 0.5
 - latency: the candidate's latencies x1 and x3 (two latency shapes), guardrail latency_p99_ratio 1.5
@@ -80,6 +81,7 @@ class Row:
     goals: tuple[Goal, ...]
     guardrails: Guardrails = field(default_factory=Guardrails)
     tolerance: float = 0.0  # the policy's max_error_rate_increase
+    steps: tuple[int, ...] | None = None  # the policy's steps (None: the spec's default)
     sprt: tuple[float, float] | None = None  # (p0, p1) for the Wald reference
     rollouts: float = 1.0  # share of --rollouts
     baseline: bool = False
@@ -117,6 +119,15 @@ def rows() -> list[Row]:
     for step in range(3):
         out.append(Row("shared-outage", f"20% 5xx for 2 min from step {step}", Scenario(outage_step=step),
                        (FALSE_2,), rollouts=1.0))
+        out.append(Row("shared-outage", f"50% 5xx for 5 min from step {step}",
+                       Scenario(outage_step=step, outage_s=300.0, outage_rate=0.5), (FALSE_2,), rollouts=0.5))
+    # Other step lists: the bars follow the weights (RolloutPolicy.acceptance_bar), whatever the user chose.
+    for steps in ((10, 50, 100), (1, 2, 5, 10, 25, 50, 100)):
+        listed = "/".join(map(str, steps))
+        out.append(Row("policies", f"steps {listed}, good 1% -> 1%", Scenario(horizon_s=6 * HOUR), (FALSE_1,),
+                       steps=steps, rollouts=1.0))
+        out.append(Row("policies", f"steps {listed}, 1% -> 1.5%", Scenario(candidate_5xx=0.015, horizon_s=6 * HOUR),
+                       (CAUGHT_95,), steps=steps, rollouts=0.5))
     # The null is "at most the champion's rate + the tolerance": error-free, rare and frequent champion errors.
     for tolerance, champion_rate in ((0.01, 0.0), (0.01, 0.01), (0.002, 0.001), (0.005, 0.05)):
         tol = f"{tolerance:.1%} tolerance"
@@ -151,7 +162,8 @@ def rows() -> list[Row]:
 
 
 def run_row(row: Row, rollouts: int, seed: int) -> tuple[dict[str, float], dict[str, float] | None]:
-    policy = RolloutPolicy.from_spec(Rollout(guardrails=row.guardrails, max_error_rate_increase=row.tolerance))
+    steps = {} if row.steps is None else {"steps": row.steps}
+    policy = RolloutPolicy.from_spec(Rollout(guardrails=row.guardrails, max_error_rate_increase=row.tolerance, **steps))
     rng = np.random.default_rng(seed)
     outcomes = [simulate_rollout(policy, row.scenario, rng) for _ in range(rollouts)]
     baseline = None
