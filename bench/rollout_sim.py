@@ -13,6 +13,7 @@ Policy = the spec's rollout defaults (plus the guardrail under test in the guard
   1.5x the tolerated rate; a shared outage at the last partial step
 - shared-outage: both variants at 20 % 5xx for 2 minutes, or 50 % for 5 minutes, from the start of each partial
   step (the last one decides the rollout: there is no judged 100 % step)
+- load: load-dependent regressions, healthy at 5 % and worse from 25 % or 50 % on
 - policies: other step lists (10/50/100, 1/2/5/10/25/50/100), a good and a 1.5x candidate
 - prediction: mean shift of 0 and 0.5 standard deviations at several scales (mean 0, a mean 10^4 x the
   spread, class probabilities), guardrail prediction_shift 0.5
@@ -121,6 +122,10 @@ def rows() -> list[Row]:
                        (FALSE_2,), rollouts=1.0))
         out.append(Row("shared-outage", f"50% 5xx for 5 min from step {step}",
                        Scenario(outage_step=step, outage_s=300.0, outage_rate=0.5), (FALSE_2,), rollouts=0.5))
+    # Load-dependent regressions: healthy at the first steps, worse once the candidate takes more traffic.
+    for step, rate in ((1, 0.02), (2, 0.02), (2, 0.03)):
+        out.append(Row("load", f"1% until {Rollout().steps[step]}%, then {rate:.1%}",
+                       Scenario(worse_from_step=step, worse_5xx=rate, horizon_s=6 * HOUR), (CAUGHT_95,), rollouts=0.5))
     # Other step lists: the bars follow the weights (RolloutPolicy.acceptance_bar), whatever the user chose.
     for steps in ((10, 50, 100), (1, 2, 5, 10, 25, 50, 100)):
         listed = "/".join(map(str, steps))

@@ -64,18 +64,26 @@ class _Counts:
 
 def check_shares(policy: RolloutPolicy) -> dict[str, float]:
     """Every check of the policy with its share of the significance (the false-rollback budget)."""
-    guards = [name for name, limit in (("latency", policy.latency_p99_ratio), ("prediction", policy.prediction_shift))
-              if limit is not None]
-    errors_share = 1 - GUARDRAIL_SHARE * len(guards)
-    return {**{c: s * errors_share for c, s in ERROR_CLASSES.items()}, **{g: GUARDRAIL_SHARE for g in guards}}
+    extra = [name for name, limit in (("latency", policy.latency_p99_ratio), ("prediction", policy.prediction_shift),
+                                      ("load", len(policy.steps) > 2 or None)) if limit is not None]
+    errors_share = 1 - GUARDRAIL_SHARE * len(extra)
+    return {**{c: s * errors_share for c, s in ERROR_CLASSES.items()}, **{g: GUARDRAIL_SHARE for g in extra}}
 
 
-def _alternatives(check: str) -> tuple[tuple[float, float], ...]:
+def _alternatives(check: str, policy: RolloutPolicy) -> tuple[tuple[float, float], ...]:
     if check == "latency":
         return guardrails.LATENCY_ALTERNATIVES
     if check == "prediction":
         return ((1.0, 0.5), (-1.0, 0.5))  # a shift either way
+    if check == "load":  # each error class's alternatives at each step after the first, equally weighted
+        slots = (len(policy.steps) - 2) * len(ERROR_CLASSES)
+        return tuple((r, w / slots) for _ in range(slots) for r, w in sequential.ALTERNATIVES)
     return sequential.ALTERNATIVES
+
+
+def _load_slot(policy: RolloutPolicy, index: int, cls: str) -> int:
+    """Where the load check keeps step `index`'s (>= 1) evidence of class `cls` in its vector of log-LRs."""
+    return ((index - 1) * len(ERROR_CLASSES) + list(ERROR_CLASSES).index(cls)) * len(sequential.ALTERNATIVES)
 
 
 def decide(
@@ -91,10 +99,10 @@ def decide(
     so every decision rests on a same-window comparison with the champion (docs/rollout.md)."""
     ev = state.evidence
     shares = check_shares(policy)
-    done_llr = {c: list(ev.get("llr", {}).get(c, [0.0] * len(_alternatives(c)))) for c in shares}
+    done_llr = {c: list(ev.get("llr", {}).get(c, [0.0] * len(_alternatives(c, policy)))) for c in shares}
     # An error class's acceptance is the rollback test's own exact evidence of the detectable increase when
     # there is no tolerance; with one, the increments' sequential.tolerance_acceptance_llr summed here.
-    summed = [c for c in shares if c not in ERROR_CLASSES or policy.max_error_rate_increase > 0]
+    summed = [c for c in shares if c not in (*ERROR_CLASSES, "load") or policy.max_error_rate_increase > 0]
     done_acc = {c: float(ev.get("accept", {}).get(c, 0.0)) for c in summed}
     done_cand = _Counts.load(ev.get("done", {}).get("candidate"))
     done_champ = _Counts.load(ev.get("done", {}).get("champion"))
@@ -120,11 +128,16 @@ def decide(
         note = "counts went backwards since the last check (treated as no data)"
         return _timeout_or_wait(policy, state, stats, note, elapsed, step_elapsed, step_pct, None)
 
-    window = _window_evidence(policy, cand, champ, seen_cand, seen_champ, champion, candidate, shares)
+    window = _window_evidence(policy, state.step_index, cand, champ, seen_cand, seen_champ, champion, candidate,
+                              shares)
     total_llr = {c: [a + b for a, b in zip(done_llr[c], window[c][0])] for c in shares}
     total_acc = {c: done_acc[c] + window[c][1] if c in summed else total_llr[c][sequential.DETECTABLE_INDEX]
                  for c in shares}
-    class_log_lr = {c: sequential.log_mixture(total_llr[c], [w for _, w in _alternatives(c)]) for c in shares}
+    if "load" in shares:  # what this step's own windows say of a 1.5x increase (0 at the first step)
+        total_acc["load"] = max(
+            [total_llr["load"][_load_slot(policy, state.step_index, c) + sequential.DETECTABLE_INDEX]
+             for c in ERROR_CLASSES] if state.step_index > 0 else [0.0])
+    class_log_lr = {c: sequential.log_mixture(total_llr[c], [w for _, w in _alternatives(c, policy)]) for c in shares}
     allocation = ev.get("allocation") or sequential.start_allocation(shares)
     if set(allocation["classes"]) - set(shares):  # a state from a policy with other checks: start afresh
         allocation = sequential.start_allocation(shares)
@@ -153,10 +166,10 @@ def decide(
         rollback_threshold=round(rollback_at, 4),
         acceptance_log_lr={c: round(v, 4) for c, v in total_acc.items()},
         negligible_log_lr={c: round(v, 4) for c, v in negligible.items()},
-        guardrails={c: window[c][2] for c in shares if c not in ERROR_CLASSES},
+        guardrails={c: window[c][2] for c in shares if c not in (*ERROR_CLASSES, "load")},
     )
     evidence = {  # this window stays open: the guardrails' evidence of it is recomputed next check
-        "llr": {c: total_llr[c] if c in ERROR_CLASSES else done_llr[c] for c in shares},
+        "llr": {c: total_llr[c] if c in (*ERROR_CLASSES, "load") else done_llr[c] for c in shares},
         # an error class's acceptance sums increments (kept); a guardrail's is its closed windows' (this one redone)
         "accept": {c: total_acc[c] if c in ERROR_CLASSES else done_acc[c] for c in summed},
         "done": {"candidate": done_cand.dump(), "champion": done_champ.dump()},
@@ -170,14 +183,15 @@ def decide(
     if log_lr >= rollback_at:
         worst = max(class_log_lr, key=class_log_lr.get)
         stats["rollback_check"] = worst  # the check with the most evidence: what the rollback is blamed on
-        what = window[worst][2] if worst not in ERROR_CLASSES else _compare(worst, pooled_cand, pooled_champ)
+        what = _judged(worst, window, pooled_cand, pooled_champ)
         reason = (f"{what}: log-likelihood ratio {log_lr:.1f} >= {rollback_at:.1f} "
                   f"(alpha {policy.significance:.0%}) -> roll back")
         return _rollback(waiting, reason, stats)
 
-    def unproven_at(bar: float) -> list[str]:
-        return [c for c in shares
-                if not _proven(c, total_acc[c], negligible.get(c), bar, window[c][2], any(done_llr[c]))]
+    def unproven_at(bar: float, checks: list[str]) -> list[str]:
+        # the load check asks only that this step's own windows do not point to an increase
+        return [c for c in checks if not _proven(c, total_acc[c], negligible.get(c), 0.0 if c == "load" else bar,
+                                                 window[c][2], any(done_llr[c]))]
 
     index = state.step_index
     carried = {  # the evidence a new step's window starts from: everything judged so far
@@ -192,7 +206,7 @@ def decide(
     if index > 0:
         # The weight follows the evidence: a candidate whose evidence no longer earns the step below the one it
         # holds goes back to it (one step of slack, so that a healthy candidate's noise rarely moves it).
-        behind = unproven_at(policy.acceptance_bar(index - 1))
+        behind = unproven_at(policy.acceptance_bar(index - 1), [c for c in shares if c != "load"])
         if behind:
             back = policy.steps[index - 1]
             reason = (f"step {step_pct}%: {_judged(behind[0], window, pooled_cand, pooled_champ)}: the evidence "
@@ -202,7 +216,7 @@ def decide(
 
     bar = policy.acceptance_bar(index + 1)
     stats["acceptance_threshold"] = round(bar, 4)  # this step's share of log(1 - power): see acceptance_bar
-    unproven = unproven_at(bar)
+    unproven = unproven_at(bar, list(shares))
     last = index >= len(policy.steps) - 2
     needed = planning.step_min_requests(policy, index)
     if cand.requests >= needed and not unproven:
@@ -235,11 +249,14 @@ def _judged(check: str, window: dict[str, tuple[list[float], float, str | None]]
     """What a check saw, for a reason: an error class's rates over the rollout, a guardrail's summary."""
     if check in ERROR_CLASSES:
         return _compare(check, cand, champ)
+    if check == "load":
+        return (f"{_compare('5xx', cand, champ)}; the windows at a later step's weight, judged on their own, "
+                "point to an increase (a load-dependent regression)")
     return window[check][2] or check
 
 
 def _window_evidence(
-    policy: RolloutPolicy, cand: _Counts, champ: _Counts, seen_cand: _Counts, seen_champ: _Counts,
+    policy: RolloutPolicy, index: int, cand: _Counts, champ: _Counts, seen_cand: _Counts, seen_champ: _Counts,
     champion: VariantCounts, candidate: VariantCounts, shares: dict[str, float],
 ) -> dict[str, tuple[list[float], float, str | None]]:
     """Per check: the rollback log-LRs per alternative to add to the evidence, this window's acceptance log-LR
@@ -265,13 +282,22 @@ def _window_evidence(
             accept = sequential.tolerance_acceptance_llr(new_cand, new_cand_errors, new_champ, new_champ_errors,
                                                          tolerance)
         out[c] = (rollback, accept, None)
+    if "load" in shares:
+        # The error classes' evidence again, kept per step after the first: a candidate worse only at a higher
+        # weight is judged on that weight's windows, which its healthy windows at a lower weight cannot dilute.
+        load = [0.0] * len(_alternatives("load", policy))
+        if index > 0:
+            for c in ERROR_CLASSES:
+                at = _load_slot(policy, index, c)
+                load[at:at + len(sequential.ALTERNATIVES)] = out[c][0]
+        out["load"] = (load, 0.0, None)
     tests = {"latency": (guardrails.latency_evidence, policy.latency_p99_ratio),
              "prediction": (guardrails.prediction_evidence, policy.prediction_shift)}
     for name, (test, limit) in tests.items():
         if name not in shares:
             continue
         found = test(limit, champion, candidate, policy.min_requests)
-        out[name] = ([0.0] * len(_alternatives(name)), 0.0, None) if found is None else (
+        out[name] = ([0.0] * len(_alternatives(name, policy)), 0.0, None) if found is None else (
             found.rollback, found.accept, found.summary)
     return out
 

@@ -36,6 +36,9 @@ class Scenario:
     candidate_4xx: float = 0.0
     # (start_s, end_s) intervals without any traffic (a traffic outage)
     traffic_gaps: tuple[tuple[float, float], ...] = ()
+    # a load-dependent regression: from this step (index) on, the candidate's 5xx rate is worse_5xx
+    worse_from_step: int | None = None
+    worse_5xx: float = 0.0
     # an outage both variants share: from the start of this step (index), outage_s long, 5xx at outage_rate
     outage_step: int | None = None
     outage_s: float = 120.0
@@ -87,7 +90,9 @@ def simulate_rollout(policy: RolloutPolicy, scenario: Scenario, rng: np.random.G
         requests = rng.poisson(scenario.requests_per_s * _open_seconds(scenario.traffic_gaps, start, now))
         n_c = rng.binomial(requests, state.weight / 100)
         n_b = requests - n_c
-        cand_err = window.add_errors("candidate", n_c, scenario.candidate_5xx, scenario.candidate_4xx, outage, scenario, rng)
+        worse = scenario.worse_from_step is not None and step >= scenario.worse_from_step
+        cand_5xx = scenario.worse_5xx if worse else scenario.candidate_5xx
+        cand_err = window.add_errors("candidate", n_c, cand_5xx, scenario.candidate_4xx, outage, scenario, rng)
         window.add_errors("champion", n_b, scenario.champion_5xx, scenario.champion_4xx, outage, scenario, rng)
         window.add_guardrail_data(n_c, n_b, scenario, rng)
         served[0] += n_c

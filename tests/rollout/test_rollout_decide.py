@@ -177,6 +177,47 @@ def test_a_candidate_whose_evidence_falls_behind_goes_back_a_step():
     assert first.action in ("wait", "rollback")
 
 
+def test_a_later_step_is_also_judged_on_its_own_windows():
+    # Far better than the champion at 5 % and 25 %: the whole rollout's evidence is overwhelming ...
+    early = check(RolloutState.start(POLICY, 0), counts(190_000, 1900), counts(10_000, 70), now=2000)
+    mid = check(early.state, counts(75_000, 750), counts(25_000, 200), now=3000)
+    assert (early.action, mid.action, mid.weight) == ("advance", "advance", 50)
+    # ... yet at 50 % it errs 1.5x as often as the champion: that step's own windows point to an increase, so it
+    # does not complete on the earlier steps' evidence (a load-dependent regression), it waits, watched.
+    worse = check(mid.state, counts(2000, 20), counts(2000, 30), now=3040)
+    assert worse.action == "wait" and worse.stats["acceptance_log_lr"]["5xx"] < POLICY.acceptance_bar(3)
+    assert worse.stats["acceptance_log_lr"]["load"] > 0 and "load-dependent" in worse.reason
+    same = check(mid.state, counts(2000, 20), counts(2000, 20), now=3040)
+    assert same.action == "complete", same.reason
+
+
+def test_the_load_check_keeps_a_later_steps_evidence_through_a_retreat_and_rolls_back_on_it():
+    # Healthy at 5 %, worse at 25 %: the candidate bounces between them; the pooled evidence heals at 5 %, the
+    # 25 % step's own evidence does not, and it rolls the candidate back.
+    state, now, actions, window = RolloutState.start(POLICY, 0), 0, [], [0, 0, 0, 0]
+    for _ in range(200):
+        now += 60  # a minute at 100 req/s: 1 % 5xx for both, except the candidate's 3 % at 25 %
+        cand = 100 * state.weight * 0.6
+        window = [a + b for a, b in zip(window, (6000 - cand, (6000 - cand) // 100, cand,
+                                                  cand * (3 if state.step_index == 1 else 1) // 100))]
+        decision = check(state, counts(int(window[0]), int(window[1])), counts(int(window[2]), int(window[3])), now)
+        actions.append(decision.action)
+        if decision.action == "rollback":
+            break
+        if decision.action in ("advance", "retreat"):
+            window = [0, 0, 0, 0]
+        state = decision.state
+    assert "retreat" in actions and actions[-1] == "rollback", actions
+    assert decision.stats["rollback_check"] == "load"
+
+
+def test_the_load_check_takes_a_share_of_the_budget_when_there_are_later_steps():
+    from airflow_mlprovider.rollout.decision import check_shares
+
+    assert check_shares(POLICY) == pytest.approx({"5xx": 0.45, "4xx": 0.45, "load": 0.1})
+    assert check_shares(RolloutPolicy(**{**POLICY.__dict__, "steps": (10, 100)})) == {"5xx": 0.5, "4xx": 0.5}
+
+
 def test_a_healthy_candidate_keeps_its_step_through_noise():
     advanced = check(RolloutState.start(POLICY, 0), counts(57_000, 570), counts(3000, 30), now=600)
     # More errors than the champion at 25 % (1.6 % vs 1 %), but the evidence is still below 0: it keeps 25 %.
