@@ -16,7 +16,8 @@ from airflow_mlprovider.rollout.state import RolloutState
 # class must be caught as fast, so they share it equally (a class without errors lends its share to the
 # others, see sequential.reallocate).
 ERROR_CLASSES: dict[str, float] = {"5xx": 0.5, "4xx": 0.5}
-# Each enabled guardrail (latency, prediction) takes this share of the significance from the error classes.
+# Each enabled guardrail (latency, prediction) and the load check (a policy with a later partial step, judged
+# on that step's own windows) take this share of the significance from the error classes.
 GUARDRAIL_SHARE = 0.1
 _FIELDS = ("requests", "errors_5xx", "errors_4xx")
 
@@ -64,8 +65,9 @@ class _Counts:
 
 def check_shares(policy: RolloutPolicy) -> dict[str, float]:
     """Every check of the policy with its share of the significance (the false-rollback budget)."""
-    extra = [name for name, limit in (("latency", policy.latency_p99_ratio), ("prediction", policy.prediction_shift),
-                                      ("load", len(policy.steps) > 2 or None)) if limit is not None]
+    extra = [name for name, enabled in (("latency", policy.latency_p99_ratio is not None),
+                                        ("prediction", policy.prediction_shift is not None),
+                                        ("load", len(policy.steps) > 2)) if enabled]
     errors_share = 1 - GUARDRAIL_SHARE * len(extra)
     return {**{c: s * errors_share for c, s in ERROR_CLASSES.items()}, **{g: GUARDRAIL_SHARE for g in extra}}
 
