@@ -32,7 +32,9 @@ def run(checks_):
         state = decision.state
 
 
-@settings(max_examples=300, deadline=None)
+# The same examples every run: among random ones, counts of ~10^9 errors per check take ~30 s each to sum exactly,
+# which made this test's time vary from 15 s to 250 s.
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(checks)
 def test_any_counts_give_a_valid_decision(checks_):
     for decision, candidate, before in run(checks_):
