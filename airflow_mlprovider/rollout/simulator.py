@@ -68,7 +68,7 @@ class RolloutOutcome:
     reason: str
     last_step: int  # the step index at the end
     expected_wait_s: float | None  # the last wait's estimate, if the rollout was still waiting
-    check: str | None = None  # for a rollback: the check it is blamed on (5xx, 4xx, latency, prediction, limit)
+    check: str | None = None  # for a rollback: the check it is blamed on (5xx, 4xx, load, latency, prediction, limit)
     highest_step: int = 0  # the highest step index it ever held (a retreat lowers last_step, not this)
     retreats: int = 0  # how often it went back a step
 
